@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* What every ksight probe object shares: the event channel, the drop counters,
+ * the in-kernel filters and the emit path. Included once per probe object;
+ * user space points each object's ksight_events map at one channel it created
+ * (bpf_map__reuse_fd), so all probes feed one reader. */
+#ifndef KSIGHT_BPF_H
+#define KSIGHT_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#include "ksight/abi/common.h"
+
+/* Fixed for the life of the object: user space sets them before load, so the
+ * verifier sees constants and prunes the branch not taken (a perf-buffer
+ * kernel never sees a ring buffer helper call). */
+const volatile __u8 ksight_use_ringbuf = 1;
+/* Once the ring holds this many bytes, the producer wakes the reader at once;
+ * below it records are written with BPF_RB_NO_WAKEUP and the reader drains on
+ * its timer. A wake-up per record costs the producer ~4x. */
+const volatile __u64 ksight_wakeup_bytes = 1 << 20;
+const volatile __u32 ksight_filter_tgid = 0;
+const volatile __u8 ksight_filter_comm_set = 0;
+const volatile char ksight_filter_comm[KSIGHT_COMM_LEN] = {};
+
+/* Replaced by user space with the shared channel: a BPF_MAP_TYPE_RINGBUF, or a
+ * BPF_MAP_TYPE_PERF_EVENT_ARRAY where the kernel has no ring buffer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} ksight_events SEC(".maps");
+
+struct ksight_scratch {
+	__u8 data[KSIGHT_MAX_EVENT_SIZE];
+};
+
+/* Staging area for the perf-buffer path, which copies a finished record. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ksight_scratch);
+} ksight_scratch_map SEC(".maps");
+
+/* Records this probe could not emit, by KSIGHT_DROP_* reason. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KSIGHT_DROP_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+} ksight_drops SEC(".maps");
+
+static __always_inline void ksight__count_drop(__u32 reason)
+{
+	__u64 *count = bpf_map_lookup_elem(&ksight_drops, &reason);
+
+	if (count)
+		*count += 1; /* per-CPU slot: no atomic needed */
+}
+
+/* True when the current task passes the filters user space set (ksight trace
+ * -p / --comm), so a filtered-out event costs nothing past this check. */
+static __always_inline bool ksight__wanted(__u32 tgid, const char *comm)
+{
+	if (ksight_filter_tgid && tgid != ksight_filter_tgid)
+		return false;
+	if (ksight_filter_comm_set) {
+		for (int i = 0; i < KSIGHT_COMM_LEN; i++) {
+			if (comm[i] != ksight_filter_comm[i])
+				return false;
+			if (comm[i] == '\0')
+				break;
+		}
+	}
+	return true;
+}
+
+/* Reserves room for a record of `size` bytes; NULL (and a counted drop) when
+ * the channel is full. */
+static __always_inline void *ksight__reserve(__u32 size)
+{
+	__u32 zero = 0;
+	void *rec;
+
+	if (ksight_use_ringbuf) {
+		rec = bpf_ringbuf_reserve(&ksight_events, size, 0);
+		if (!rec)
+			ksight__count_drop(KSIGHT_DROP_BUFFER_FULL);
+		return rec;
+	}
+	return bpf_map_lookup_elem(&ksight_scratch_map, &zero);
+}
+
+static __always_inline void ksight__submit(void *ctx, void *rec, __u32 size)
+{
+	if (ksight_use_ringbuf) {
+		__u64 queued = bpf_ringbuf_query(&ksight_events, BPF_RB_AVAIL_DATA);
+
+		bpf_ringbuf_submit(rec, queued >= ksight_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+								       : BPF_RB_NO_WAKEUP);
+		return;
+	}
+	if (bpf_perf_event_output(ctx, &ksight_events, BPF_F_CURRENT_CPU, rec, size))
+		ksight__count_drop(KSIGHT_DROP_BUFFER_FULL);
+}
+
+static __always_inline void ksight__fill_header(struct ksight_event_header *hdr, __u16 probe_id,
+						__u32 size, __u64 pid_tgid, const char *comm)
+{
+	hdr->ktime_ns = bpf_ktime_get_ns();
+	hdr->cgroup_id = bpf_get_current_cgroup_id();
+	hdr->pid = pid_tgid >> 32;
+	hdr->tid = (__u32)pid_tgid;
+	hdr->probe_id = probe_id;
+	hdr->abi_version = KSIGHT_ABI_VERSION;
+	hdr->size = size;
+	__builtin_memcpy(hdr->comm, comm, KSIGHT_COMM_LEN);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#endif

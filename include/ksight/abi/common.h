@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The header that starts every record ksight's BPF programs write to the
+ * event channel, and the constants both sides agree on. Shared verbatim by the
+ * BPF programs (bpf/) and user space (src/): fixed-width types, explicit
+ * padding, no bool or enum members, and static_asserts in
+ * src/probes/abi_check.cpp, so the two sides cannot drift apart. */
+#ifndef KSIGHT_ABI_COMMON_H
+#define KSIGHT_ABI_COMMON_H
+
+#ifndef __BPF__
+#include <linux/types.h>
+#endif
+
+/* Bumped whenever a shared struct changes layout. */
+#define KSIGHT_ABI_VERSION 1
+
+#define KSIGHT_COMM_LEN 16
+/* Largest record any probe emits; the perf-buffer path stages records in a
+ * per-CPU scratch buffer of this size. */
+#define KSIGHT_MAX_EVENT_SIZE 1024
+
+/* Probe ids, carried in every record so the dispatcher can route it. */
+#define KSIGHT_PROBE_EXEC 1
+#define KSIGHT_PROBE_EXIT 2
+
+/* Indexes of the per-CPU drop counter array each probe object owns. */
+#define KSIGHT_DROP_BUFFER_FULL 0 /* ring buffer reserve or perf output failed */
+#define KSIGHT_DROP_RATE_LIMIT 1  /* in-kernel token bucket said no */
+#define KSIGHT_DROP_REASONS 2
+
+struct ksight_event_header {
+	__u64 ktime_ns;  /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 cgroup_id; /* cgroup v2 id of the task */
+	__u32 pid;       /* thread group id, what user space calls a pid */
+	__u32 tid;
+	__u16 probe_id;    /* KSIGHT_PROBE_* */
+	__u16 abi_version; /* KSIGHT_ABI_VERSION */
+	__u32 size;        /* bytes of the whole record */
+	char comm[KSIGHT_COMM_LEN];
+};
+
+#endif

@@ -1,0 +1,41 @@
+#pragma once
+// The subcommands. Each returns the process exit code.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ksight::cli {
+
+struct RunFlags {
+  std::string config_file;
+  std::string listen;
+  std::string otlp_file;
+  std::string otlp_interval;
+  std::string events_file;
+  std::string probes;  // comma-separated
+  std::string log_level;
+  bool force_perf_buffer = false;
+  std::vector<std::string> disable_features;
+};
+int run_daemon(const RunFlags& flags);
+
+struct TraceFlags {
+  std::vector<std::string> probes;  // each may be comma-separated
+  std::string output = "text";      // text | json
+  std::string duration;
+  uint32_t pid = 0;
+  std::string comm;
+  uint64_t count = 0;
+  bool force_perf_buffer = false;
+  std::vector<std::string> disable_features;
+  std::string log_level = "warn";
+};
+int run_trace(const TraceFlags& flags);
+
+struct ProbesFlags {
+  std::vector<std::string> disable_features;
+  bool json = false;
+};
+int run_probes(const ProbesFlags& flags);
+
+}  // namespace ksight::cli

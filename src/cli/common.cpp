@@ -1,0 +1,70 @@
+#include "cli/common.h"
+
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+
+namespace ksight::cli {
+
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);  // a closed stdout pipe is an error return, not death
+}
+
+int wait_for_signal(std::chrono::milliseconds timeout) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  timespec ts{static_cast<time_t>(timeout.count() / 1000),
+              static_cast<long>((timeout.count() % 1000) * 1'000'000)};
+  int sig = sigtimedwait(&set, nullptr, &ts);
+  return sig > 0 ? sig : 0;
+}
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("ksight");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+runtime::AgentOptions agent_options(const config::Config& c) {
+  runtime::AgentOptions o;
+  o.probes = c.probes;
+  o.force_perf_buffer = c.channel.force_perf_buffer;
+  o.channel_bytes = c.channel.size_bytes;
+  o.drain_interval_ms = c.channel.drain_interval_ns / 1'000'000;
+  o.wakeup_fill = c.channel.wakeup_fill;
+  o.queue_batches = c.queue.batches;
+  o.batch_bytes = c.queue.batch_bytes;
+  o.bpf_stats = c.bpf_stats;
+  o.disabled_features.insert(c.disable_features.begin(), c.disable_features.end());
+  return o;
+}
+
+int fail(int code, const std::string& message) {
+  std::fprintf(stderr, "ksight: %s\n", message.c_str());
+  return code;
+}
+
+std::string privilege_hint(const std::string& error) {
+  if (::geteuid() != 0 &&
+      (error.find("Operation not permitted") != std::string::npos ||
+       error.find("Permission denied") != std::string::npos)) {
+    return " (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE; "
+           "tracepoint attach also needs CAP_SYS_ADMIN on kernels before 5.8)";
+  }
+  return "";
+}
+
+}  // namespace ksight::cli

@@ -1,0 +1,33 @@
+#pragma once
+// Pieces the subcommands share: exit codes, logging, signal handling.
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <string>
+
+#include "config/config.h"
+#include "runtime/agent.h"
+
+namespace ksight::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // runtime failure
+inline constexpr int kExitUsage = 2;    // bad flags, bad config, unknown probe
+
+// Blocks SIGINT and SIGTERM in this thread and every thread it starts later,
+// so they are taken only by wait_for_signal(). Call before starting threads.
+void block_stop_signals();
+// Waits up to `timeout` for SIGINT/SIGTERM; returns the signal or 0.
+int wait_for_signal(std::chrono::milliseconds timeout);
+
+void setup_logging(const std::string& level);
+
+runtime::AgentOptions agent_options(const config::Config& c);
+
+// Prints "ksight: <message>" on stderr and returns `code`.
+int fail(int code, const std::string& message);
+
+// A hint for a load failure that looks like missing privileges.
+std::string privilege_hint(const std::string& error);
+
+}  // namespace ksight::cli

@@ -1,0 +1,87 @@
+// ksight: one binary, three ways to use it (run, trace, probes).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "version.h"
+
+int main(int argc, char** argv) {
+  using namespace ksight::cli;
+  CLI::App app{"ksight: eBPF observability for Linux nodes", "ksight"};
+  app.set_version_flag("--version", "ksight " KSIGHT_VERSION);
+  app.require_subcommand(1);
+  app.footer(
+      "\nEXAMPLES:\n"
+      "  ksight run                          # daemon on the embedded default config, /metrics on :9437\n"
+      "  ksight run --config /etc/ksight/ksight.yaml\n"
+      "  ksight trace exec                   # every exec, as columns\n"
+      "  ksight trace exec,exit -o json --duration 10s\n"
+      "  ksight probes                       # what this kernel allows\n");
+
+  RunFlags run;
+  auto* run_cmd = app.add_subcommand("run", "Run the node daemon: Prometheus /metrics, OTLP, events");
+  run_cmd->add_option("-c,--config", run.config_file, "YAML config file (default: the embedded one)")
+      ->check(CLI::ExistingFile);
+  run_cmd->add_option("--listen", run.listen, "ADDRESS:PORT for /metrics (default 0.0.0.0:9437)");
+  run_cmd->add_option("--otlp-file", run.otlp_file, "write OTLP/JSON here each interval ('-': stdout)");
+  run_cmd->add_option("--otlp-interval", run.otlp_interval, "OTLP export interval, e.g. 10s");
+  run_cmd->add_option("--events-file", run.events_file, "write events as JSON lines here ('-': stdout)");
+  run_cmd->add_option("--probes", run.probes, "comma-separated probes to load (default: exec,exit)");
+  run_cmd->add_flag("--force-perf-buffer", run.force_perf_buffer,
+                    "use the perf buffer even where the ring buffer works");
+  run_cmd->add_option("--disable-feature", run.disable_features,
+                      "treat a kernel feature as missing (tp_btf, raw_tp, tracepoint, fentry, "
+                      "kprobe, ringbuf)")
+      ->delimiter(',');
+  run_cmd->add_option("--log-level", run.log_level, "trace, debug, info, warn, error");
+
+  TraceFlags trace;
+  auto* trace_cmd = app.add_subcommand("trace", "Trace probes from a shell until Ctrl-C");
+  trace_cmd->add_option("probes", trace.probes, "PROBE[,PROBE...] (see ksight probes)")->required();
+  trace_cmd->add_option("-o,--output", trace.output, "text (columns) or json (JSON lines)")
+      ->check(CLI::IsMember({"text", "json"}));
+  trace_cmd->add_option("-d,--duration", trace.duration, "stop after this long, e.g. 500ms, 10s, 5m");
+  trace_cmd->add_option("-p,--pid", trace.pid, "only this process (thread group id)");
+  trace_cmd->add_option("--comm", trace.comm, "only processes with this command name");
+  trace_cmd->add_option("-n,--count", trace.count, "stop after printing this many events");
+  trace_cmd->add_flag("--force-perf-buffer", trace.force_perf_buffer,
+                      "use the perf buffer even where the ring buffer works");
+  trace_cmd->add_option("--disable-feature", trace.disable_features,
+                        "treat a kernel feature as missing, to force a fallback")
+      ->delimiter(',');
+  trace_cmd->add_option("--log-level", trace.log_level, "log level on stderr (default warn)");
+  trace_cmd->footer(
+      "\nPROBES: exec (process execs), exit (process exits)\n"
+      "\nEXAMPLES:\n"
+      "  ksight trace exec\n"
+      "  ksight trace exec --comm bash -o json\n"
+      "  ksight trace exit -p 1234 --duration 30s\n"
+      "  ksight trace exec,exit --count 100\n");
+
+  ProbesFlags probes;
+  auto* probes_cmd = app.add_subcommand("probes", "List probes: available here or not, attach method, why");
+  probes_cmd->add_flag("--json", probes.json, "print JSON");
+  probes_cmd->add_option("--disable-feature", probes.disable_features,
+                         "treat a kernel feature as missing")
+      ->delimiter(',');
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "ksight: %s (see ksight --help)\n", e.what());
+    return kExitUsage;
+  }
+
+  if (*run_cmd) return run_daemon(run);
+  if (*trace_cmd) return run_trace(trace);
+  if (*probes_cmd) return run_probes(probes);
+  return kExitUsage;
+}

@@ -1,0 +1,50 @@
+// ksight probes: what this kernel allows, probe by probe, without loading any.
+#include <cstdio>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "bpf/features.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "probes/probe.h"
+
+namespace ksight::cli {
+
+int run_probes(const ProbesFlags& flags) {
+  std::set<std::string> disabled(flags.disable_features.begin(), flags.disable_features.end());
+  bpf::KernelFeatures features(disabled);
+  auto rb = features.ringbuf();
+  nlohmann::json out = nlohmann::json::array();
+  if (!flags.json) {
+    std::printf("event channel: %s\n\n", rb.ok ? "ring buffer"
+                                              : ("perf buffer (" + rb.reason + ")").c_str());
+    std::printf("%-8s %-9s %-8s %-11s %-27s %s\n", "PROBE", "AVAILABLE", "DEFAULT", "ATTACH",
+                "TARGET", "NOTES");
+  }
+  for (const auto& spec : probes::probe_table()) {
+    auto choice = bpf::choose_variant(spec.variants, features);
+    std::string method = choice.chosen ? std::string(bpf::to_string(choice.chosen->method)) : "-";
+    std::string target = choice.chosen ? std::string(choice.chosen->target) : "-";
+    std::string notes = choice.chosen ? (choice.skipped.empty() ? std::string(spec.summary)
+                                                                : "fallback: " + choice.reason())
+                                      : choice.reason();
+    if (flags.json) {
+      out.push_back({{"probe", spec.name},
+                     {"available", choice.chosen != nullptr},
+                     {"default", spec.default_on},
+                     {"attach", method},
+                     {"target", target},
+                     {"reason", choice.chosen ? "" : choice.reason()},
+                     {"summary", spec.summary}});
+    } else {
+      std::printf("%-8s %-9s %-8s %-11s %-27s %s\n", std::string(spec.name).c_str(),
+                  choice.chosen ? "yes" : "no", spec.default_on ? "on" : "off", method.c_str(),
+                  target.c_str(), notes.c_str());
+    }
+  }
+  if (flags.json) std::printf("%s\n", out.dump(2).c_str());
+  return kExitOk;
+}
+
+}  // namespace ksight::cli

@@ -1,0 +1,39 @@
+#pragma once
+// `ksight trace` output: aligned columns with a header (one probe), or
+// "key=value" details when several probes share the screen, or JSON lines.
+#include <atomic>
+#include <cstdio>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/event.h"
+
+namespace ksight::cli {
+
+class TracePrinter final : public core::EventSink {
+ public:
+  enum class Format { text, json };
+  // `columns`: the probe's own fields, in order, for a single-probe trace;
+  // empty for several probes. `limit`: stop printing after this many (0: no limit).
+  TracePrinter(std::FILE* out, Format format, std::span<const std::string_view> columns,
+               uint64_t limit);
+
+  void on_event(const core::EventView& ev) override;
+  void on_batch_end() override { std::fflush(out_); }
+
+  uint64_t printed() const { return printed_.load(); }
+  bool limit_reached() const { return limit_ && printed_.load() >= limit_; }
+
+ private:
+  void header();
+  std::FILE* out_;
+  Format format_;
+  std::span<const std::string_view> columns_;
+  uint64_t limit_;
+  std::atomic<uint64_t> printed_{0};
+  bool header_done_ = false;
+  std::string line_;
+};
+
+}  // namespace ksight::cli

@@ -1,0 +1,229 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "bpf/attach.h"
+#include "config/units.h"
+#include "probes/probe.h"
+
+namespace ksight::config {
+
+namespace {
+
+// Walks a YAML document, applying the keys it knows onto a Config. The first
+// problem found ends the walk with a message naming source, key and expectation.
+class Applier {
+ public:
+  explicit Applier(std::string_view source) : source_(source) {}
+
+  std::expected<void, std::string> apply(const YAML::Node& root, Config& c) {
+    if (!root || root.IsNull()) return {};
+    if (!root.IsMap()) return fail("", "a mapping of settings at the top level");
+    for (const auto& kv : root) {
+      std::string key = kv.first.as<std::string>();
+      const YAML::Node& v = kv.second;
+      if (key == "listen") {
+        if (!scalar(key, v, c.listen)) return error();
+      } else if (key == "probes") {
+        if (!string_list(key, v, c.probes)) return error();
+      } else if (key == "channel") {
+        if (!section(key, v, {"size", "drain_interval", "wakeup_fill", "force_perf_buffer"})) return error();
+        if (v["size"] && !size(key + ".size", v["size"], c.channel.size_bytes)) return error();
+        if (v["drain_interval"] &&
+            !duration(key + ".drain_interval", v["drain_interval"], c.channel.drain_interval_ns))
+          return error();
+        if (v["wakeup_fill"] && !number(key + ".wakeup_fill", v["wakeup_fill"], c.channel.wakeup_fill))
+          return error();
+        if (v["force_perf_buffer"] &&
+            !boolean(key + ".force_perf_buffer", v["force_perf_buffer"], c.channel.force_perf_buffer))
+          return error();
+      } else if (key == "queue") {
+        if (!section(key, v, {"batches", "batch_size"})) return error();
+        if (v["batches"] && !count(key + ".batches", v["batches"], c.queue.batches)) return error();
+        if (v["batch_size"] && !size(key + ".batch_size", v["batch_size"], c.queue.batch_bytes))
+          return error();
+      } else if (key == "metrics") {
+        if (!section(key, v, {"max_series_per_metric", "series_ttl"})) return error();
+        if (v["max_series_per_metric"] &&
+            !count(key + ".max_series_per_metric", v["max_series_per_metric"],
+                   c.metrics.max_series_per_metric))
+          return error();
+        if (v["series_ttl"] && !duration(key + ".series_ttl", v["series_ttl"], c.metrics.series_ttl_ns))
+          return error();
+      } else if (key == "otlp") {
+        if (!section(key, v, {"file", "interval"})) return error();
+        if (v["file"] && !scalar(key + ".file", v["file"], c.otlp.file)) return error();
+        if (v["interval"] && !duration(key + ".interval", v["interval"], c.otlp.interval_ns))
+          return error();
+      } else if (key == "events") {
+        if (!section(key, v, {"file"})) return error();
+        if (v["file"] && !scalar(key + ".file", v["file"], c.events.file)) return error();
+      } else if (key == "bpf_stats") {
+        if (!boolean(key, v, c.bpf_stats)) return error();
+      } else if (key == "disable_features") {
+        if (!string_list(key, v, c.disable_features)) return error();
+      } else if (key == "log_level") {
+        if (!scalar(key, v, c.log_level)) return error();
+      } else {
+        return fail(key, "a known key (listen, probes, channel, queue, metrics, otlp, events, "
+                         "bpf_stats, disable_features, log_level)",
+                    "unknown key");
+      }
+    }
+    return {};
+  }
+
+ private:
+  std::expected<void, std::string> error() const { return std::unexpected(message_); }
+  std::expected<void, std::string> fail(const std::string& key, const std::string& expected,
+                                        const std::string& what = "") {
+    set(key, expected, what);
+    return error();
+  }
+  bool set(const std::string& key, const std::string& expected, const std::string& what = "") {
+    message_ = std::string(source_) + ": ";
+    if (!key.empty()) message_ += "key '" + key + "': ";
+    message_ += (what.empty() ? "" : what + ", ") + "expected " + expected;
+    return false;
+  }
+  bool section(const std::string& key, const YAML::Node& v, std::set<std::string> known) {
+    if (!v.IsMap()) return set(key, "a mapping");
+    for (const auto& kv : v) {
+      auto k = kv.first.as<std::string>();
+      if (!known.count(k)) {
+        std::string list;
+        for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+        return set(key + "." + k, "one of " + list, "unknown key");
+      }
+    }
+    return true;
+  }
+  bool scalar(const std::string& key, const YAML::Node& v, std::string& out) {
+    if (!v.IsScalar()) return set(key, "a string");
+    out = v.as<std::string>();
+    return true;
+  }
+  bool string_list(const std::string& key, const YAML::Node& v, std::vector<std::string>& out) {
+    if (!v.IsSequence()) return set(key, "a list of names, e.g. [exec, exit]");
+    out.clear();
+    for (const auto& item : v) {
+      if (!item.IsScalar()) return set(key, "a list of names");
+      out.push_back(item.as<std::string>());
+    }
+    return true;
+  }
+  bool boolean(const std::string& key, const YAML::Node& v, bool& out) {
+    if (!v.IsScalar() || !YAML::convert<bool>::decode(v, out)) return set(key, "true or false");
+    return true;
+  }
+  bool number(const std::string& key, const YAML::Node& v, double& out) {
+    if (!v.IsScalar() || !YAML::convert<double>::decode(v, out)) return set(key, "a number");
+    return true;
+  }
+  bool count(const std::string& key, const YAML::Node& v, uint64_t& out) {
+    if (!v.IsScalar() || !YAML::convert<uint64_t>::decode(v, out)) return set(key, "a whole number");
+    return true;
+  }
+  bool duration(const std::string& key, const YAML::Node& v, uint64_t& out) {
+    if (!v.IsScalar()) return set(key, "a duration such as 10s");
+    auto d = parse_duration_ns(v.as<std::string>());
+    if (!d) return set(key, "a duration such as 500ms, 10s, 5m", d.error());
+    out = *d;
+    return true;
+  }
+  bool size(const std::string& key, const YAML::Node& v, uint64_t& out) {
+    if (!v.IsScalar()) return set(key, "a size such as 8MiB");
+    auto s = parse_size_bytes(v.as<std::string>());
+    if (!s) return set(key, "a size such as 256KiB, 8MiB", s.error());
+    out = *s;
+    return true;
+  }
+
+  std::string_view source_;
+  std::string message_;
+};
+
+std::expected<YAML::Node, std::string> parse_yaml(std::string_view yaml, std::string_view source) {
+  try {
+    return YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return std::unexpected(std::string(source) + ": line " + std::to_string(e.mark.line + 1) +
+                           ": " + e.msg);
+  }
+}
+
+}  // namespace
+
+std::expected<Config, std::string> parse_config(std::string_view yaml, std::string_view source) {
+  Config c;
+  auto def = parse_yaml(default_config_yaml(), "<default>");
+  if (!def) return std::unexpected(def.error());
+  if (auto r = Applier("<default>").apply(*def, c); !r) return std::unexpected(r.error());
+  auto doc = parse_yaml(yaml, source);
+  if (!doc) return std::unexpected(doc.error());
+  try {
+    if (auto r = Applier(source).apply(*doc, c); !r) return std::unexpected(r.error());
+  } catch (const YAML::Exception& e) {
+    return std::unexpected(std::string(source) + ": " + e.msg);
+  }
+  if (auto r = validate(c, source); !r) return std::unexpected(r.error());
+  return c;
+}
+
+std::expected<Config, std::string> load_config_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return std::unexpected(path + ": cannot read the config file");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+Config default_config() {
+  auto c = parse_config("", "<default>");
+  return c ? *c : Config{};
+}
+
+std::expected<void, std::string> validate(const Config& c, std::string_view source) {
+  auto bad = [&](const std::string& key, const std::string& msg) {
+    return std::unexpected(std::string(source) + ": key '" + key + "': " + msg);
+  };
+  for (const auto& p : c.probes) {
+    if (!probes::find_probe(p)) {
+      std::string msg = "unknown probe '" + p + "'";
+      auto near = probes::closest_probes(p);
+      if (!near.empty()) msg += " (did you mean " + std::string(near.front()) + "?)";
+      return bad("probes", msg);
+    }
+  }
+  for (const auto& f : c.disable_features) {
+    if (f != "ringbuf" && !bpf::attach_method_from_string(f))
+      return bad("disable_features", "unknown feature '" + f +
+                                         "' (expected tp_btf, raw_tp, tracepoint, fentry, kprobe, "
+                                         "perf_event, cgroup_skb or ringbuf)");
+  }
+  if (c.listen.rfind(':') == std::string::npos)
+    return bad("listen", "expected ADDRESS:PORT, got '" + c.listen + "'");
+  if (c.channel.size_bytes < 4096 || c.channel.size_bytes > (1ull << 30))
+    return bad("channel.size", "must be between 4KiB and 1GiB");
+  if (c.channel.drain_interval_ns < 1'000'000 || c.channel.drain_interval_ns > 1'000'000'000)
+    return bad("channel.drain_interval", "must be between 1ms and 1s");
+  if (c.channel.wakeup_fill <= 0 || c.channel.wakeup_fill > 1)
+    return bad("channel.wakeup_fill", "must be above 0 and at most 1");
+  if (c.queue.batches == 0 || c.queue.batches > 65536)
+    return bad("queue.batches", "must be between 1 and 65536");
+  if (c.queue.batch_bytes < 4096 || c.queue.batch_bytes > (64ull << 20))
+    return bad("queue.batch_size", "must be between 4KiB and 64MiB");
+  if (c.metrics.max_series_per_metric == 0)
+    return bad("metrics.max_series_per_metric", "must be at least 1");
+  if (c.otlp.interval_ns < 100'000'000) return bad("otlp.interval", "must be at least 100ms");
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
+  if (!levels.count(c.log_level))
+    return bad("log_level", "expected trace, debug, info, warn, error or off, got '" + c.log_level + "'");
+  return {};
+}
+
+}  // namespace ksight::config

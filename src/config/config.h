@@ -1,0 +1,54 @@
+#pragma once
+// ksight's configuration: YAML (deploy/ksight.yaml is the embedded default)
+// turned into plain structs and validated. Errors name the file, the key and
+// what was expected.
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ksight::config {
+
+struct Config {
+  std::string listen;
+  std::vector<std::string> probes;
+  struct Channel {
+    uint64_t size_bytes = 0;
+    uint64_t drain_interval_ns = 0;
+    double wakeup_fill = 0;
+    bool force_perf_buffer = false;
+  } channel;
+  struct Queue {
+    uint64_t batches = 0;
+    uint64_t batch_bytes = 0;
+  } queue;
+  struct Metrics {
+    uint64_t max_series_per_metric = 0;
+    uint64_t series_ttl_ns = 0;
+  } metrics;
+  struct Otlp {
+    std::string file;
+    uint64_t interval_ns = 0;
+  } otlp;
+  struct Events {
+    std::string file;
+  } events;
+  bool bpf_stats = true;
+  std::vector<std::string> disable_features;
+  std::string log_level;
+};
+
+// The YAML compiled into the binary (deploy/ksight.yaml).
+std::string_view default_config_yaml();
+
+// The embedded default, then `yaml` on top of it. `source` names the text in
+// error messages (a file path, or "<default>").
+std::expected<Config, std::string> parse_config(std::string_view yaml, std::string_view source);
+std::expected<Config, std::string> load_config_file(const std::string& path);
+Config default_config();
+
+// Checks values that parse but make no sense together.
+std::expected<void, std::string> validate(const Config& c, std::string_view source);
+
+}  // namespace ksight::config

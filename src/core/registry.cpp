@@ -1,0 +1,182 @@
+#include "core/registry.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace ksight::core {
+
+Registry::Registry(Options opts) : opts_(opts) {
+  overflow_family_ = add({.name = "ksight_series_overflow_total",
+                          .help = "Updates folded into a metric's overflow series because the "
+                                  "metric reached its series cap.",
+                          .kind = MetricKind::counter,
+                          .label_names = {"metric"},
+                          .expires = false});
+}
+
+FamilyId Registry::add(MetricDesc desc) {
+  std::lock_guard lock(mu_);
+  for (FamilyId i = 0; i < families_.size(); ++i) {
+    if (families_[i].desc->name == desc.name) return i;
+  }
+  if (desc.kind == MetricKind::histogram &&
+      !std::is_sorted(desc.bounds.begin(), desc.bounds.end())) {
+    throw std::invalid_argument("histogram bounds must ascend: " + desc.name);
+  }
+  Family fam;
+  fam.max_series = desc.max_series ? desc.max_series : opts_.default_max_series;
+  fam.desc = std::make_shared<const MetricDesc>(std::move(desc));
+  families_.push_back(std::move(fam));
+  return families_.size() - 1;
+}
+
+Registry::Writer Registry::write(uint64_t now_mono_ns) { return Writer(*this, now_mono_ns); }
+
+size_t Registry::add_refresher(std::function<void(Writer&)> fn) {
+  std::lock_guard lock(mu_);
+  refreshers_.emplace(next_refresher_, std::move(fn));
+  return next_refresher_++;
+}
+
+void Registry::remove_refresher(size_t token) {
+  std::lock_guard lock(mu_);
+  refreshers_.erase(token);
+}
+
+Registry::Series& Registry::series_for(Family& fam, std::span<const std::string_view> labels,
+                                       uint64_t now) {
+  const auto& names = fam.desc->label_names;
+  if (labels.size() != names.size()) {
+    throw std::invalid_argument("metric " + fam.desc->name + " takes " +
+                                std::to_string(names.size()) + " labels, got " +
+                                std::to_string(labels.size()));
+  }
+  // Key: label values joined by a byte that cannot appear in UTF-8 text.
+  key_scratch_.clear();
+  for (auto v : labels) {
+    key_scratch_.append(v);
+    key_scratch_.push_back('\xff');
+  }
+  auto it = fam.series.find(std::string_view(key_scratch_));
+  if (it == fam.series.end()) {
+    std::vector<std::string_view> overflow_labels;
+    if (fam.series.size() >= fam.max_series) {
+      ++fam.overflowed;
+      key_scratch_.clear();
+      for (size_t i = 0; i < names.size(); ++i) {
+        key_scratch_.append(kOverflowLabel);
+        key_scratch_.push_back('\xff');
+      }
+      overflow_labels.assign(names.size(), kOverflowLabel);
+      labels = overflow_labels;
+      it = fam.series.find(std::string_view(key_scratch_));
+    }
+    if (it == fam.series.end()) {
+      Series s;
+      s.labels.assign(labels.begin(), labels.end());
+      if (fam.desc->kind == MetricKind::histogram) s.buckets.assign(fam.desc->bounds.size() + 1, 0);
+      s.start_mono_ns = now;
+      it = fam.series.emplace(key_scratch_, std::move(s)).first;
+    }
+  }
+  it->second.updated_mono_ns = now;
+  return it->second;
+}
+
+void Registry::Writer::add(FamilyId id, std::span<const std::string_view> labels, double delta) {
+  reg_->series_for(reg_->families_.at(id), labels, now_).value += delta;
+}
+
+void Registry::Writer::set(FamilyId id, std::span<const std::string_view> labels, double value) {
+  reg_->series_for(reg_->families_.at(id), labels, now_).value = value;
+}
+
+void Registry::Writer::observe(FamilyId id, std::span<const std::string_view> labels,
+                               double sample) {
+  Family& fam = reg_->families_.at(id);
+  Series& s = reg_->series_for(fam, labels, now_);
+  const auto& bounds = fam.desc->bounds;
+  // Prometheus buckets are inclusive upper bounds (le).
+  size_t i = std::lower_bound(bounds.begin(), bounds.end(), sample) - bounds.begin();
+  ++s.buckets[i];
+  ++s.count;
+  s.sum += sample;
+}
+
+void Registry::Writer::set_histogram(FamilyId id, std::span<const std::string_view> labels,
+                                     std::span<const uint64_t> buckets, double sum) {
+  Family& fam = reg_->families_.at(id);
+  if (buckets.size() != fam.desc->bounds.size() + 1) {
+    throw std::invalid_argument("histogram " + fam.desc->name + ": wrong bucket count");
+  }
+  Series& s = reg_->series_for(fam, labels, now_);
+  s.buckets.assign(buckets.begin(), buckets.end());
+  s.count = 0;
+  for (auto b : buckets) s.count += b;
+  s.sum = sum;
+}
+
+void Registry::expire_locked(uint64_t now) {
+  if (opts_.series_ttl_ns == 0) return;
+  for (auto& fam : families_) {
+    if (!fam.desc->expires) continue;
+    std::erase_if(fam.series, [&](const auto& kv) {
+      return now > kv.second.updated_mono_ns && now - kv.second.updated_mono_ns > opts_.series_ttl_ns;
+    });
+  }
+}
+
+size_t Registry::expire(uint64_t now_mono_ns) {
+  std::lock_guard lock(mu_);
+  size_t before = 0, after = 0;
+  for (auto& fam : families_) before += fam.series.size();
+  expire_locked(now_mono_ns);
+  for (auto& fam : families_) after += fam.series.size();
+  return before - after;
+}
+
+std::vector<FamilySnapshot> Registry::collect(uint64_t now_mono_ns) {
+  {
+    Writer w(*this, now_mono_ns);
+    for (auto& [token, fn] : refreshers_) fn(w);
+    for (auto& fam : families_) {
+      if (fam.overflowed && &fam != &families_[overflow_family_]) {
+        std::string_view name = fam.desc->name;
+        w.set(overflow_family_, {name}, static_cast<double>(fam.overflowed));
+      }
+    }
+    expire_locked(now_mono_ns);
+  }
+  std::lock_guard lock(mu_);
+  std::vector<FamilySnapshot> out;
+  out.reserve(families_.size());
+  for (const auto& fam : families_) {
+    FamilySnapshot fs{fam.desc, {}};
+    fs.series.reserve(fam.series.size());
+    for (const auto& [key, s] : fam.series) {
+      fs.series.push_back({s.labels, s.value, s.buckets, s.count, s.sum, s.start_mono_ns});
+    }
+    // Stable output order: exporters and tests diff it.
+    std::sort(fs.series.begin(), fs.series.end(),
+              [](const auto& a, const auto& b) { return a.labels < b.labels; });
+    out.push_back(std::move(fs));
+  }
+  return out;
+}
+
+size_t Registry::series_count() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& fam : families_) n += fam.series.size();
+  return n;
+}
+
+std::vector<double> log2_bounds(size_t buckets, double unit) {
+  std::vector<double> out;
+  out.reserve(buckets);
+  for (size_t i = 0; i < buckets; ++i) out.push_back(std::ldexp(1.0, static_cast<int>(i)) * unit);
+  return out;
+}
+
+}  // namespace ksight::core

@@ -1,0 +1,158 @@
+#pragma once
+// The aggregation core: counters, gauges and histograms keyed by label sets.
+// Every exporter reads it through snapshots; nothing here knows about BPF.
+//
+// Bounded by design: each metric has a series cap, past which new label sets
+// are folded into one overflow series (every label "__overflow__") and
+// counted; series that were not updated for the configured time-to-live are
+// dropped, so a node that ran ten thousand short-lived commands does not keep
+// ten thousand series forever.
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace ksight::core {
+
+enum class MetricKind { counter, gauge, histogram };
+
+struct MetricDesc {
+  std::string name;  // full exposition name, e.g. ksight_process_execs_total
+  std::string help;
+  MetricKind kind = MetricKind::counter;
+  std::vector<std::string> label_names;
+  std::vector<double> bounds;  // histogram upper bounds, ascending; +Inf implied
+  size_t max_series = 0;       // 0: the registry's default
+  bool expires = true;         // false for series that must always be shown
+};
+
+inline constexpr std::string_view kOverflowLabel = "__overflow__";
+
+struct SeriesSnapshot {
+  std::vector<std::string> labels;  // in MetricDesc::label_names order
+  double value = 0;                 // counter or gauge
+  std::vector<uint64_t> buckets;    // histogram: per bucket, not cumulative; bounds+1
+  uint64_t count = 0;
+  double sum = 0;
+  uint64_t start_mono_ns = 0;  // when the series appeared (OTLP start time)
+};
+
+struct FamilySnapshot {
+  std::shared_ptr<const MetricDesc> desc;
+  std::vector<SeriesSnapshot> series;
+};
+
+using FamilyId = size_t;
+
+class Registry {
+ public:
+  struct Options {
+    size_t default_max_series = 2000;
+    uint64_t series_ttl_ns = 10ull * 60 * 1'000'000'000;  // 10m; 0 keeps series forever
+  };
+
+  explicit Registry(Options opts);
+  Registry() : Registry(Options{}) {}
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Registers a metric; call at start-up. Registering the same name twice
+  // returns the first id (the descriptions must agree).
+  FamilyId add(MetricDesc desc);
+
+  class Writer;
+  // Locks the registry for a batch of updates stamped `now_mono_ns`. One lock
+  // per batch of events, not per event.
+  Writer write(uint64_t now_mono_ns);
+
+  // Functions run (under the lock) before every snapshot, to pull values that
+  // live elsewhere: BPF maps, /proc. They receive a Writer. The returned token
+  // removes the function again, before whatever it reads goes away.
+  size_t add_refresher(std::function<void(Writer&)> fn);
+  void remove_refresher(size_t token);
+
+  // Runs the refreshers, expires stale series, and copies everything out.
+  std::vector<FamilySnapshot> collect(uint64_t now_mono_ns);
+
+  // Drops series not updated within the TTL; returns how many went.
+  size_t expire(uint64_t now_mono_ns);
+
+  size_t series_count() const;
+
+ private:
+  struct Series {
+    std::vector<std::string> labels;
+    double value = 0;
+    std::vector<uint64_t> buckets;
+    uint64_t count = 0;
+    double sum = 0;
+    uint64_t start_mono_ns = 0;
+    uint64_t updated_mono_ns = 0;
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Family {
+    std::shared_ptr<const MetricDesc> desc;
+    size_t max_series = 0;
+    std::unordered_map<std::string, Series, StringHash, std::equal_to<>> series;
+    uint64_t overflowed = 0;  // updates folded into the overflow series
+  };
+
+  Series& series_for(Family& fam, std::span<const std::string_view> labels, uint64_t now);
+  void expire_locked(uint64_t now);
+
+  Options opts_;
+  mutable std::mutex mu_;
+  std::vector<Family> families_;
+  std::map<size_t, std::function<void(Writer&)>> refreshers_;
+  size_t next_refresher_ = 0;
+  FamilyId overflow_family_ = 0;
+  std::string key_scratch_;  // reused to build lookup keys without allocating
+  friend class Writer;
+};
+
+class Registry::Writer {
+ public:
+  Writer(Writer&&) = default;
+  void add(FamilyId id, std::initializer_list<std::string_view> labels, double delta = 1) {
+    add(id, std::span<const std::string_view>(labels.begin(), labels.size()), delta);
+  }
+  void add(FamilyId id, std::span<const std::string_view> labels, double delta);
+  // Sets a counter or gauge to an absolute value (e.g. a cumulative count read
+  // from a BPF map).
+  void set(FamilyId id, std::initializer_list<std::string_view> labels, double value) {
+    set(id, std::span<const std::string_view>(labels.begin(), labels.size()), value);
+  }
+  void set(FamilyId id, std::span<const std::string_view> labels, double value);
+  void observe(FamilyId id, std::initializer_list<std::string_view> labels, double sample) {
+    observe(id, std::span<const std::string_view>(labels.begin(), labels.size()), sample);
+  }
+  void observe(FamilyId id, std::span<const std::string_view> labels, double sample);
+  // Replaces a histogram with absolute per-bucket counts (bounds+1 of them),
+  // for histograms aggregated in the kernel.
+  void set_histogram(FamilyId id, std::span<const std::string_view> labels,
+                     std::span<const uint64_t> buckets, double sum);
+  uint64_t now() const { return now_; }
+
+ private:
+  friend class Registry;
+  Writer(Registry& r, uint64_t now) : reg_(&r), lock_(r.mu_), now_(now) {}
+  Registry* reg_;
+  std::unique_lock<std::mutex> lock_;
+  uint64_t now_;
+};
+
+// Log2 histogram bounds shared with the BPF side: bucket i holds values in
+// [2^(i-1), 2^i), scaled by `unit` (e.g. 1e-6 for microseconds -> seconds).
+std::vector<double> log2_bounds(size_t buckets, double unit);
+
+}  // namespace ksight::core

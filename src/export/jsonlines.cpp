@@ -1,0 +1,49 @@
+#include "export/jsonlines.h"
+
+#include <ctime>
+
+#include "export/json_text.h"
+
+namespace ksight::exporters {
+
+std::string_view format_rfc3339(uint64_t unix_ns, char (&buf)[40]) {
+  time_t secs = static_cast<time_t>(unix_ns / 1'000'000'000ull);
+  tm utc{};
+  gmtime_r(&secs, &utc);
+  size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &utc);
+  int m = std::snprintf(buf + n, sizeof(buf) - n, ".%09lluZ",
+                        static_cast<unsigned long long>(unix_ns % 1'000'000'000ull));
+  return std::string_view(buf, n + static_cast<size_t>(m));
+}
+
+void render_json_event(const core::EventView& ev, std::string& out) {
+  char ts[40];
+  out.clear();
+  out += "{\"time\":\"";
+  out += format_rfc3339(ev.time_unix_ns, ts);
+  out += "\",\"probe\":";
+  append_json_string(out, ev.probe);
+  out += ",\"pid\":";
+  append_number(out, ev.pid);
+  out += ",\"tid\":";
+  append_number(out, ev.tid);
+  out += ",\"comm\":";
+  append_json_string(out, ev.comm);
+  out += ",\"cgroup_id\":";
+  append_number(out, ev.cgroup_id);
+  for (size_t i = 0; i < ev.field_count; ++i) {
+    out.push_back(',');
+    append_json_string(out, ev.fields[i].key);
+    out.push_back(':');
+    append_field_value(out, ev.fields[i]);
+  }
+  out.push_back('}');
+}
+
+void JsonLinesSink::on_event(const core::EventView& ev) {
+  render_json_event(ev, line_);
+  line_.push_back('\n');
+  std::fwrite(line_.data(), 1, line_.size(), out_);
+}
+
+}  // namespace ksight::exporters

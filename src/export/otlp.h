@@ -1,0 +1,54 @@
+#pragma once
+// OTLP in its OTLP/HTTP JSON encoding: ExportMetricsServiceRequest built from
+// registry snapshots (cumulative sums, gauges, explicit-bound histograms), and
+// ExportLogsServiceRequest built from events, one log record per event.
+// JSON rules: lowerCamelCase keys, enums as integers, 64-bit integers as
+// decimal strings, Unix-epoch nanosecond timestamps.
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/event.h"
+#include "core/registry.h"
+
+namespace ksight::exporters {
+
+struct OtlpResource {
+  std::vector<std::pair<std::string, std::string>> attributes;
+  // service.name=ksight, service.version, host.name.
+  static OtlpResource for_this_host();
+};
+
+std::string otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
+                              const OtlpResource& resource, uint64_t now_unix_ns);
+
+// Collects events as OTLP log records between two exports, up to a byte
+// bound; records past it are dropped and counted.
+class OtlpLogBuffer final : public core::EventSink {
+ public:
+  explicit OtlpLogBuffer(size_t max_bytes) : max_bytes_(max_bytes) {}
+  void on_event(const core::EventView& ev) override;
+  // The ExportLogsServiceRequest for everything collected since the last
+  // call, or an empty string when there was nothing.
+  std::string take_json(const OtlpResource& resource);
+  uint64_t dropped() const;
+
+ private:
+  mutable std::mutex mu_;
+  size_t max_bytes_;
+  std::string records_;  // comma-joined logRecords
+  std::string scratch_;
+  uint64_t dropped_ = 0;
+};
+
+// Writes OTLP documents to a file (appending) or stdout, one JSON document
+// per line.
+class OtlpFileWriter {
+ public:
+  static std::FILE* open(const std::string& path);  // "-" is stdout
+};
+
+}  // namespace ksight::exporters

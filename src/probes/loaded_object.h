@@ -1,0 +1,75 @@
+#pragma once
+// The life cycle every probe object goes through, written once: open the
+// skeleton, set the read-only configuration, adopt the shared event channel,
+// keep only the chosen attach variant, load, attach. Owns the skeleton and the
+// link; the link goes first on destruction, so nothing stays attached.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <expected>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bpf/handles.h"
+#include "ksight/abi/common.h"
+#include "probes/probe.h"
+
+namespace ksight::probes {
+
+class LoadedObject {
+ public:
+  // Skel is a bpftool skeleton of an object that includes bpf/include/ksight.bpf.h.
+  template <class Skel>
+  static std::expected<LoadedObject, std::string> load(const LoadRequest& req);
+
+  std::vector<uint64_t> drops() const;
+  ProgramStats program_stats() const;
+
+ private:
+  using SkelPtr = std::unique_ptr<void, void (*)(void*)>;
+  LoadedObject(SkelPtr skel, bpf_map* drops, bpf_program* prog)
+      : skel_(std::move(skel)), drops_(drops), prog_(prog) {}
+  static std::expected<bpf_program*, std::string> prepare(bpf_object* obj, bpf_map* events,
+                                                           const LoadRequest& req);
+
+  SkelPtr skel_;
+  bpf_map* drops_;
+  bpf_program* prog_;
+  bpf::Link link_;  // declared last: destroyed first
+};
+
+template <class Skel>
+std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& req) {
+  Skel* raw = Skel::open();
+  if (!raw) return std::unexpected(std::string("opening BPF object: ") + std::strerror(errno));
+  SkelPtr skel(raw, [](void* p) { Skel::destroy(static_cast<Skel*>(p)); });
+
+  auto* ro = raw->rodata;
+  ro->ksight_use_ringbuf = req.channel->kind() == bpf::ChannelKind::ring_buffer;
+  ro->ksight_wakeup_bytes = req.wakeup_bytes;
+  ro->ksight_filter_tgid = req.filter_tgid;
+  ro->ksight_filter_comm_set = !req.filter_comm.empty();
+  std::memset(ro->ksight_filter_comm, 0, sizeof(ro->ksight_filter_comm));
+  std::memcpy(ro->ksight_filter_comm, req.filter_comm.data(),
+              std::min(req.filter_comm.size(), sizeof(ro->ksight_filter_comm) - 1));
+
+  auto prog = prepare(raw->obj, raw->maps.ksight_events, req);
+  if (!prog) return std::unexpected(prog.error());
+  if (int err = Skel::load(raw)) {
+    return std::unexpected(std::string("loading BPF object: ") + std::strerror(-err));
+  }
+  LoadedObject lo(std::move(skel), raw->maps.ksight_drops, *prog);
+  bpf_link* link = bpf_program__attach(*prog);
+  if (!link) {
+    return std::unexpected(std::string("attaching ") + bpf_program__name(*prog) + ": " +
+                           std::strerror(errno));
+  }
+  lo.link_ = bpf::Link(link);
+  return lo;
+}
+
+}  // namespace ksight::probes

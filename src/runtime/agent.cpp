@@ -1,0 +1,368 @@
+#include "runtime/agent.h"
+
+#include <bpf/bpf.h>
+#include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include "core/clock.h"
+#include "ksight/abi/common.h"
+#include "runtime/self_stats.h"
+#include "version.h"
+
+namespace ksight::runtime {
+
+namespace {
+int current_tid() { return static_cast<int>(::syscall(SYS_gettid)); }
+}  // namespace
+
+std::string_view to_string(LossReason r) {
+  switch (r) {
+    case LossReason::buffer_full: return "buffer_full";
+    case LossReason::rate_limit: return "rate_limit";
+    case LossReason::queue_full: return "queue_full";
+    case LossReason::perf_overwritten: return "perf_overwritten";
+    case LossReason::malformed: return "malformed";
+    case LossReason::count: break;
+  }
+  return "unknown";
+}
+
+// The reader thread's side: copies records into the batch it fills and hands
+// full batches to the queue. Runs only on the reader thread.
+class Agent::Reader final : public bpf::RecordHandler {
+ public:
+  explicit Reader(Agent& a) : agent_(a) {}
+
+  void on_record(const void* data, size_t size) override {
+    uint16_t id = 0;
+    if (size >= sizeof(ksight_event_header)) {
+      id = static_cast<const ksight_event_header*>(data)->probe_id;
+    }
+    if (id == 0 || id >= kMaxProbeIds) {
+      agent_.lost_[0][static_cast<size_t>(LossReason::malformed)].fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    agent_.received_[id].fetch_add(1, std::memory_order_relaxed);
+    if (!batch_) batch_ = agent_.queue_->acquire();
+    if (batch_ && !batch_->append(data, size)) {
+      flush();
+      batch_ = agent_.queue_->acquire();
+      if (batch_ && batch_->append(data, size)) return;
+    } else if (batch_) {
+      return;
+    }
+    // No batch to write into: the dispatcher holds them all.
+    agent_.lost_[id][static_cast<size_t>(LossReason::queue_full)].fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void on_lost(uint64_t count) override {
+    agent_.perf_overwritten_.fetch_add(count, std::memory_order_relaxed);
+  }
+
+  // Hands the current batch to the dispatcher; when the queue is full its
+  // records are counted as lost, by probe, and the batch is reused.
+  void flush() {
+    if (!batch_ || batch_->empty()) return;
+    if (agent_.queue_->try_push(batch_)) {
+      batch_ = nullptr;
+      return;
+    }
+    for (size_t i = 0; i < batch_->size(); ++i) {
+      auto rec = batch_->record(i);
+      auto id = reinterpret_cast<const ksight_event_header*>(rec.data())->probe_id;
+      agent_.lost_[id][static_cast<size_t>(LossReason::queue_full)].fetch_add(1, std::memory_order_relaxed);
+    }
+    batch_->clear();
+  }
+
+  void release() {
+    if (batch_) agent_.queue_->release(batch_);
+    batch_ = nullptr;
+  }
+
+ private:
+  Agent& agent_;
+  EventBatch* batch_ = nullptr;
+};
+
+Agent::Agent(const AgentOptions& opts, core::Registry& registry, std::vector<core::EventSink*> sinks)
+    : opts_(opts), registry_(registry), sinks_(std::move(sinks)), features_(opts.disabled_features) {}
+
+std::expected<std::unique_ptr<Agent>, std::string> Agent::start(const AgentOptions& opts,
+                                                                core::Registry& registry,
+                                                                std::vector<core::EventSink*> sinks) {
+  std::unique_ptr<Agent> a(new Agent(opts, registry, std::move(sinks)));
+
+  if (opts.bpf_stats) {
+    a->stats_fd_ = bpf::Fd(bpf_enable_stats(BPF_STATS_RUN_TIME));
+    if (!a->stats_fd_) {
+      spdlog::warn("BPF run-time stats unavailable ({}): program run counts will read 0",
+                   std::strerror(errno));
+    }
+  }
+
+  auto rb = a->features_.ringbuf();
+  bpf::ChannelKind kind = bpf::ChannelKind::ring_buffer;
+  if (opts.force_perf_buffer) {
+    kind = bpf::ChannelKind::perf_buffer;
+    spdlog::info("event channel: perf buffer (forced by configuration)");
+  } else if (!rb.ok) {
+    kind = bpf::ChannelKind::perf_buffer;
+    spdlog::warn("event channel: perf buffer, because the ring buffer is unavailable: {}", rb.reason);
+  }
+  auto channel = bpf::EventChannel::create(kind, opts.channel_bytes);
+  if (!channel) return std::unexpected(channel.error());
+  a->channel_ = std::make_unique<bpf::EventChannel>(std::move(*channel));
+
+  if (auto r = a->load_probes(); !r) return std::unexpected(r.error());
+
+  // Batches hold records of up to KSIGHT_MAX_EVENT_SIZE; at least a few per batch.
+  size_t batch_bytes = std::max<size_t>(opts.batch_bytes, 4 * KSIGHT_MAX_EVENT_SIZE);
+  a->queue_ = std::make_unique<BatchQueue>(std::max<size_t>(opts.queue_batches, 1), batch_bytes,
+                                           batch_bytes / sizeof(ksight_event_header));
+  a->reader_ = std::make_unique<Reader>(*a);
+  if (auto r = a->channel_->open_reader(a->reader_.get()); !r) return std::unexpected(r.error());
+  a->register_self_metrics();
+
+  Agent* self = a.get();
+  a->dispatcher_thread_ = std::thread([self] { self->dispatch_loop(); });
+  a->reader_thread_ = std::thread([self] {
+    self->reader_tid_ = current_tid();
+    int timeout = static_cast<int>(std::max<uint64_t>(self->opts_.drain_interval_ms, 1));
+    while (!self->stop_reader_.load(std::memory_order_relaxed)) {
+      int n = self->channel_->poll_and_drain(timeout);
+      if (n < 0) {
+        spdlog::error("reading the event channel: {}", std::strerror(-n));
+        std::this_thread::sleep_for(std::chrono::milliseconds(timeout));
+      }
+      self->reader_->flush();
+    }
+    // Final drain: whatever the kernel wrote before detach is still delivered.
+    self->channel_->poll_and_drain(0);
+    self->reader_->flush();
+    self->reader_->release();
+    self->reader_done_ = true;
+  });
+  return a;
+}
+
+std::expected<void, std::string> Agent::load_probes() {
+  uint64_t wakeup = static_cast<uint64_t>(
+      std::clamp(opts_.wakeup_fill, 0.0, 1.0) * static_cast<double>(channel_->bytes()));
+  for (const auto& name : opts_.probes) {
+    const probes::ProbeSpec* spec = probes::find_probe(name);
+    if (!spec) return std::unexpected("unknown probe '" + name + "'");
+    ProbeStatus st{.name = std::string(spec->name)};
+    auto choice = bpf::choose_variant(spec->variants, features_);
+    if (!choice.chosen) {
+      st.reason = "no attach method available: " + choice.reason();
+    } else {
+      if (!choice.skipped.empty()) {
+        spdlog::info("probe {}: using {} because {}", spec->name, bpf::to_string(choice.chosen->method),
+                     choice.reason());
+      }
+      probes::LoadRequest req{.channel = channel_.get(),
+                              .variant = choice.chosen,
+                              .wakeup_bytes = wakeup,
+                              .filter_tgid = opts_.filter_tgid,
+                              .filter_comm = opts_.filter_comm};
+      auto probe = spec->create(req, registry_);
+      if (probe) {
+        st.up = true;
+        st.method = bpf::to_string(choice.chosen->method);
+        st.target = std::string(choice.chosen->target);
+        probes_.push_back(std::move(*probe));
+        specs_.push_back(spec);
+      } else {
+        st.reason = std::string(bpf::to_string(choice.chosen->method)) + ": " + probe.error();
+      }
+    }
+    if (!st.up) {
+      if (opts_.require_all) return std::unexpected("probe " + st.name + " is off: " + st.reason);
+      spdlog::warn("probe {} is off: {}", st.name, st.reason);
+    } else {
+      spdlog::info("probe {} attached ({} {})", st.name, st.method, st.target);
+    }
+    status_.push_back(std::move(st));
+  }
+  if (probes_.empty()) return std::unexpected(std::string("no probe could be attached"));
+  return {};
+}
+
+probes::Probe* Agent::probe_for(uint16_t id) const {
+  for (size_t i = 0; i < specs_.size(); ++i)
+    if (specs_[i]->id == id) return probes_[i].get();
+  return nullptr;
+}
+
+void Agent::dispatch_loop() {
+  dispatcher_tid_ = current_tid();
+  core::EventView view;
+  const bool want_events = !sinks_.empty();
+  for (;;) {
+    EventBatch* b = queue_->pop(std::chrono::milliseconds(20));
+    if (!b) {
+      if (reader_done_ && queue_->depth() == 0) break;
+      continue;
+    }
+    {
+      auto w = registry_.write(core::mono_ns());
+      for (size_t i = 0; i < b->size(); ++i) {
+        auto rec = b->record(i);
+        auto id = reinterpret_cast<const ksight_event_header*>(rec.data())->probe_id;
+        probes::Probe* p = probe_for(id);
+        if (!p || !p->decode(rec, w, want_events ? &view : nullptr)) {
+          lost_[id][static_cast<size_t>(LossReason::malformed)].fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        for (auto* s : sinks_) s->on_event(view);
+      }
+    }
+    for (auto* s : sinks_) s->on_batch_end();
+    queue_->release(b);
+  }
+}
+
+void Agent::register_self_metrics() {
+  using core::MetricKind;
+  auto received = registry_.add({.name = "ksight_events_received_total",
+                                 .help = "Events read from the kernel, by probe.",
+                                 .kind = MetricKind::counter,
+                                 .label_names = {"probe"},
+                                 .expires = false});
+  auto lost = registry_.add({.name = "ksight_events_lost_total",
+                             .help = "Events lost, by probe and reason: buffer_full (kernel could "
+                                     "not reserve channel space), rate_limit, queue_full (dispatcher "
+                                     "behind), perf_overwritten, malformed.",
+                             .kind = MetricKind::counter,
+                             .label_names = {"probe", "reason"},
+                             .expires = false});
+  auto fill = registry_.add({.name = "ksight_event_channel_fill_ratio",
+                             .help = "Share of the ring buffer holding unread events (0-1).",
+                             .kind = MetricKind::gauge,
+                             .label_names = {"kind"},
+                             .expires = false});
+  auto size = registry_.add({.name = "ksight_event_channel_size_bytes",
+                             .help = "Size of the event channel.",
+                             .kind = MetricKind::gauge,
+                             .label_names = {"kind"},
+                             .expires = false});
+  auto depth = registry_.add({.name = "ksight_event_queue_batches",
+                              .help = "Batches waiting for the dispatcher.",
+                              .kind = MetricKind::gauge,
+                              .expires = false});
+  auto capacity = registry_.add({.name = "ksight_event_queue_capacity_batches",
+                                 .help = "Batches the queue holds before dropping.",
+                                 .kind = MetricKind::gauge,
+                                 .expires = false});
+  auto up = registry_.add({.name = "ksight_probe_up",
+                           .help = "1 when the probe is attached, 0 when it is off.",
+                           .kind = MetricKind::gauge,
+                           .label_names = {"probe", "attach"},
+                           .expires = false});
+  auto runs = registry_.add({.name = "ksight_bpf_program_runs_total",
+                             .help = "Times each BPF program ran (kernel BPF stats).",
+                             .kind = MetricKind::counter,
+                             .label_names = {"probe", "program"},
+                             .expires = false});
+  auto run_time = registry_.add({.name = "ksight_bpf_program_run_time_seconds_total",
+                                 .help = "Time spent in each BPF program (kernel BPF stats).",
+                                 .kind = MetricKind::counter,
+                                 .label_names = {"probe", "program"},
+                                 .expires = false});
+  auto cpu = registry_.add({.name = "ksight_agent_cpu_seconds_total",
+                            .help = "CPU time used by the agent, user and system.",
+                            .kind = MetricKind::counter,
+                            .expires = false});
+  auto thread_cpu = registry_.add({.name = "ksight_agent_thread_cpu_seconds_total",
+                                   .help = "CPU time used by the agent's event threads.",
+                                   .kind = MetricKind::counter,
+                                   .label_names = {"thread"},
+                                   .expires = false});
+  auto rss = registry_.add({.name = "ksight_agent_resident_memory_bytes",
+                            .help = "Resident memory of the agent.",
+                            .kind = MetricKind::gauge,
+                            .expires = false});
+  auto info = registry_.add({.name = "ksight_build_info",
+                             .help = "Always 1; labels say which ksight this is.",
+                             .kind = MetricKind::gauge,
+                             .label_names = {"version"},
+                             .expires = false});
+
+  refresher_token_ = registry_.add_refresher([=, this](core::Registry::Writer& w) {
+    std::string_view kind = bpf::to_string(channel_->kind());
+    for (size_t i = 0; i < specs_.size(); ++i) {
+      std::string_view name = specs_[i]->name;
+      uint16_t id = specs_[i]->id;
+      w.set(received, {name}, static_cast<double>(received_[id].load(std::memory_order_relaxed)));
+      auto kdrops = probes_[i]->kernel_drops();
+      for (size_t r = 0; r < static_cast<size_t>(LossReason::count); ++r) {
+        auto reason = static_cast<LossReason>(r);
+        if (reason == LossReason::perf_overwritten) continue;
+        double v = static_cast<double>(lost_[id][r].load(std::memory_order_relaxed));
+        if (reason == LossReason::buffer_full) v += static_cast<double>(kdrops[KSIGHT_DROP_BUFFER_FULL]);
+        if (reason == LossReason::rate_limit) v += static_cast<double>(kdrops[KSIGHT_DROP_RATE_LIMIT]);
+        w.set(lost, {name, to_string(reason)}, v);
+      }
+      auto ps = probes_[i]->program_stats();
+      std::string_view prog = ps.program;
+      w.set(runs, {name, prog}, static_cast<double>(ps.run_count));
+      w.set(run_time, {name, prog}, static_cast<double>(ps.run_time_ns) / 1e9);
+    }
+    // Losses no probe can be blamed for: perf overwrites, unreadable records.
+    w.set(lost, {"unknown", "perf_overwritten"},
+          static_cast<double>(perf_overwritten_.load(std::memory_order_relaxed)));
+    w.set(lost, {"unknown", "malformed"},
+          static_cast<double>(lost_[0][static_cast<size_t>(LossReason::malformed)].load()));
+    for (const auto& st : status_) w.set(up, {st.name, st.up ? st.method : "none"}, st.up ? 1 : 0);
+    double f = channel_->fill_ratio();
+    w.set(fill, {kind}, f < 0 ? 0 : f);
+    w.set(size, {kind}, static_cast<double>(channel_->bytes()));
+    w.set(depth, {}, static_cast<double>(queue_->depth()));
+    w.set(capacity, {}, static_cast<double>(queue_->capacity()));
+    SelfStats self = read_self_stats();
+    w.set(cpu, {}, self.cpu_seconds);
+    w.set(rss, {}, static_cast<double>(self.rss_bytes));
+    if (int tid = reader_tid_.load()) w.set(thread_cpu, {"reader"}, thread_cpu_seconds(tid));
+    if (int tid = dispatcher_tid_.load()) w.set(thread_cpu, {"dispatcher"}, thread_cpu_seconds(tid));
+    w.set(info, {KSIGHT_VERSION}, 1);
+  });
+  refresher_added_ = true;
+}
+
+uint64_t Agent::events_received() const {
+  uint64_t n = 0;
+  for (const auto& r : received_) n += r.load(std::memory_order_relaxed);
+  return n;
+}
+
+uint64_t Agent::events_lost() const {
+  uint64_t n = perf_overwritten_.load();
+  for (const auto& per_probe : lost_)
+    for (const auto& r : per_probe) n += r.load(std::memory_order_relaxed);
+  for (const auto& p : probes_)
+    for (auto d : p->kernel_drops()) n += d;
+  return n;
+}
+
+void Agent::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stop_reader_ = true;
+  if (reader_thread_.joinable()) reader_thread_.join();
+  reader_done_ = true;
+  if (dispatcher_thread_.joinable()) dispatcher_thread_.join();
+}
+
+Agent::~Agent() {
+  stop();
+  if (refresher_added_) registry_.remove_refresher(refresher_token_);
+  // probes_ (links, then objects) and channel_ go with the members.
+}
+
+}  // namespace ksight::runtime

@@ -1,0 +1,109 @@
+#pragma once
+// The agent: owns the kernel features, the event channel, the loaded probes,
+// the reader thread and the dispatcher thread, and publishes its own health
+// as metrics. `ksight run` and `ksight trace` both drive one.
+//
+//   BPF programs -> event channel -> reader thread -> BatchQueue
+//                -> dispatcher thread -> probe decode -> Registry + event sinks
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bpf/event_channel.h"
+#include "bpf/features.h"
+#include "core/event.h"
+#include "core/registry.h"
+#include "probes/probe.h"
+#include "runtime/batch_queue.h"
+
+namespace ksight::runtime {
+
+struct AgentOptions {
+  std::vector<std::string> probes;        // names from the probe table
+  bool require_all = false;               // fail when any probe cannot attach (trace)
+  bool force_perf_buffer = false;         // use the perf buffer even where a ring exists
+  size_t channel_bytes = 8u << 20;        // ring buffer size
+  uint64_t drain_interval_ms = 5;         // reader timer
+  double wakeup_fill = 0.5;               // forced wake-up past this ring fill
+  size_t queue_batches = 64;              // batches that may wait for the dispatcher
+  size_t batch_bytes = 256u << 10;        // bytes per batch
+  uint32_t filter_tgid = 0;
+  std::string filter_comm;
+  bool bpf_stats = true;                  // keep BPF run-time stats on
+  std::set<std::string> disabled_features;
+};
+
+struct ProbeStatus {
+  std::string name;
+  bool up = false;
+  std::string method;  // attach method in use, when up
+  std::string target;
+  std::string reason;  // why not, when down
+};
+
+// Why events were lost, as the `reason` label says it.
+enum class LossReason : uint8_t { buffer_full, rate_limit, queue_full, perf_overwritten, malformed, count };
+std::string_view to_string(LossReason r);
+
+class Agent {
+ public:
+  static std::expected<std::unique_ptr<Agent>, std::string> start(
+      const AgentOptions& opts, core::Registry& registry, std::vector<core::EventSink*> sinks);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Stops the reader after a final drain, lets the dispatcher empty the
+  // queue, then joins both. Idempotent; the destructor calls it and then
+  // detaches every program.
+  void stop();
+
+  const std::vector<ProbeStatus>& status() const { return status_; }
+  bpf::ChannelKind channel_kind() const { return channel_->kind(); }
+  uint64_t events_received() const;
+  uint64_t events_lost() const;  // all reasons, user space and kernel
+
+ private:
+  class Reader;
+  Agent(const AgentOptions& opts, core::Registry& registry, std::vector<core::EventSink*> sinks);
+  std::expected<void, std::string> load_probes();
+  void register_self_metrics();
+  void dispatch_loop();
+  probes::Probe* probe_for(uint16_t id) const;
+
+  static constexpr size_t kMaxProbeIds = 64;
+
+  AgentOptions opts_;
+  core::Registry& registry_;
+  std::vector<core::EventSink*> sinks_;
+  bpf::KernelFeatures features_;
+  bpf::Fd stats_fd_;  // keeps BPF_ENABLE_STATS on while held
+  std::unique_ptr<bpf::EventChannel> channel_;
+  std::vector<std::unique_ptr<probes::Probe>> probes_;
+  std::vector<const probes::ProbeSpec*> specs_;  // parallel to probes_
+  std::vector<ProbeStatus> status_;
+  std::unique_ptr<BatchQueue> queue_;
+  std::unique_ptr<Reader> reader_;
+
+  // Counters by probe id, written by one thread each, read by the refresher.
+  std::array<std::atomic<uint64_t>, kMaxProbeIds> received_{};
+  std::array<std::array<std::atomic<uint64_t>, static_cast<size_t>(LossReason::count)>, kMaxProbeIds>
+      lost_{};
+  std::atomic<uint64_t> perf_overwritten_{0};  // perf buffer losses carry no probe id
+  std::atomic<bool> reader_done_{false};
+  std::atomic<bool> stop_reader_{false};
+  size_t refresher_token_ = 0;
+  bool refresher_added_ = false;
+  std::atomic<int> reader_tid_{0};
+  std::atomic<int> dispatcher_tid_{0};
+  std::thread reader_thread_;
+  std::thread dispatcher_thread_;
+  bool stopped_ = false;
+};
+
+}  // namespace ksight::runtime

@@ -57,7 +57,10 @@ class OtlpExporter {
     if (out_ && out_ != stdout) std::fclose(out_);
   }
   void write() {
-    auto doc = exporters::otlp_metrics_json(reg_.collect(core::mono_ns()), resource_, core::unix_ns());
+    // One clock reading for both: series start times and the export time are
+    // converted the same way, so start <= time holds.
+    const uint64_t now = core::mono_ns();
+    auto doc = exporters::otlp_metrics_json(reg_.collect(now), resource_, core::mono_to_unix_ns(now));
     std::fprintf(out_, "%s\n", doc.c_str());
     if (logs_) {
       auto log_doc = logs_->take_json(resource_);

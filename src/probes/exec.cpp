@@ -1,5 +1,4 @@
-// exec probe: user-space half. Counts execs by command and decodes the
-// record for the event sinks.
+// exec probe: counts execs by command and decodes the record for the sinks.
 #include "probes/exec.h"
 
 #include "exec.skel.h"
@@ -9,57 +8,40 @@
 
 namespace ksight::probes {
 
-namespace {
+ExecDecoder::ExecDecoder(core::Registry& reg) {
+  execs_ = reg.add({.name = "ksight_process_execs_total",
+                    .help = "Successful execs (execve/execveat), by the new command name.",
+                    .kind = core::MetricKind::counter,
+                    .label_names = {"comm"}});
+  args_.reserve(KSIGHT_EXEC_ARGS_LEN + 16);
+}
 
-class ExecProbe final : public Probe {
- public:
-  ExecProbe(LoadedObject obj, core::Registry& reg) : obj_(std::move(obj)) {
-    execs_ = reg.add({.name = "ksight_process_execs_total",
-                      .help = "Successful execs (execve/execveat), by the new command name.",
-                      .kind = core::MetricKind::counter,
-                      .label_names = {"comm"}});
-    args_.reserve(KSIGHT_EXEC_ARGS_LEN + 16);
-  }
+bool ExecDecoder::decode(std::span<const std::byte> rec, core::Registry::Writer& w,
+                         core::EventView* ev) {
+  const auto* e = record_as<ksight_exec_event>(rec);
+  if (!e) return false;
+  std::string_view comm = c_string(e->hdr.comm);
+  w.add(execs_, {comm});
+  if (!ev) return true;
 
-  bool decode(std::span<const std::byte> rec, core::Registry::Writer& w,
-              core::EventView* ev) override {
-    const auto* e = record_as<ksight_exec_event>(rec);
-    if (!e) return false;
-    std::string_view comm = c_string(e->hdr.comm);
-    w.add(execs_, {comm});
-    if (!ev) return true;
-
-    fill_header(*ev, "exec", e->hdr);
-    ev->add_u64("ppid", e->ppid);
-    ev->add_u64("uid", e->uid);
-    ev->add_str("filename", c_string(e->filename));
-    // argv arrives NUL-separated; show it the way a shell would.
-    size_t len = std::min<size_t>(e->args_len, sizeof(e->args));
-    args_.assign(e->args, len);
-    while (!args_.empty() && args_.back() == '\0') args_.pop_back();
-    for (auto& c : args_)
-      if (c == '\0') c = ' ';
-    if (e->args_truncated) args_ += " ...";
-    ev->add_str("args", args_);
-    return true;
-  }
-
-  std::vector<uint64_t> kernel_drops() const override { return obj_.drops(); }
-  ProgramStats program_stats() const override { return obj_.program_stats(); }
-
- private:
-  LoadedObject obj_;
-  core::FamilyId execs_;
-  std::string args_;  // scratch for the joined argv, reused across events
-};
-
-}  // namespace
+  fill_header(*ev, "exec", e->hdr);
+  ev->add_u64("ppid", e->ppid);
+  ev->add_u64("uid", e->uid);
+  ev->add_str("filename", c_string(e->filename));
+  // argv arrives NUL-separated; show it the way a shell would.
+  size_t len = std::min<size_t>(e->args_len, sizeof(e->args));
+  args_.assign(e->args, len);
+  while (!args_.empty() && args_.back() == '\0') args_.pop_back();
+  for (auto& c : args_)
+    if (c == '\0') c = ' ';
+  if (e->args_truncated) args_ += " ...";
+  ev->add_str("args", args_);
+  return true;
+}
 
 std::expected<std::unique_ptr<Probe>, std::string> create_exec_probe(const LoadRequest& req,
                                                                      core::Registry& reg) {
-  auto obj = LoadedObject::load<exec_bpf>(req);
-  if (!obj) return std::unexpected(obj.error());
-  return std::make_unique<ExecProbe>(std::move(*obj), reg);
+  return ObjectProbe<ExecDecoder>::create<exec_bpf>(req, reg);
 }
 
 }  // namespace ksight::probes

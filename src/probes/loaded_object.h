@@ -72,4 +72,30 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
   return lo;
 }
 
+// A probe made of one loaded object and a decoder for its records. Most
+// probes are exactly this; the decoder holds the metrics and the decoding.
+template <class Decoder>
+class ObjectProbe final : public Probe {
+ public:
+  template <class Skel>
+  static std::expected<std::unique_ptr<Probe>, std::string> create(const LoadRequest& req,
+                                                                   core::Registry& reg) {
+    auto obj = LoadedObject::load<Skel>(req);
+    if (!obj) return std::unexpected(obj.error());
+    return std::unique_ptr<Probe>(new ObjectProbe(std::move(*obj), reg));
+  }
+
+  bool decode(std::span<const std::byte> rec, core::Registry::Writer& w,
+              core::EventView* ev) override {
+    return decoder_.decode(rec, w, ev);
+  }
+  std::vector<uint64_t> kernel_drops() const override { return obj_.drops(); }
+  ProgramStats program_stats() const override { return obj_.program_stats(); }
+
+ private:
+  ObjectProbe(LoadedObject obj, core::Registry& reg) : obj_(std::move(obj)), decoder_(reg) {}
+  LoadedObject obj_;
+  Decoder decoder_;
+};
+
 }  // namespace ksight::probes

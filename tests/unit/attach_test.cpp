@@ -1,1 +1,99 @@
+// The attach-variant choice against fake kernels: what runs on a node with
+// fentry and kprobes, on one with only tracepoints, and on one with nothing.
 #include <gtest/gtest.h>
+
+#include <set>
+
+#include "bpf/attach.h"
+#include "probes/probe.h"
+
+namespace ksight::bpf {
+namespace {
+
+class FakeKernel final : public FeatureSource {
+ public:
+  explicit FakeKernel(std::set<AttachMethod> have) : have_(std::move(have)) {}
+  Availability ringbuf() override { return {true, {}}; }
+  Availability attach(AttachMethod m, std::string_view) override {
+    ++asked_;
+    if (have_.count(m)) return {true, {}};
+    return {false, std::string(to_string(m)) + " missing"};
+  }
+  int asked_ = 0;
+
+ private:
+  std::set<AttachMethod> have_;
+};
+
+constexpr AttachVariant kAll[] = {
+    {AttachMethod::tp_btf, "tcp/tcp_probe", "p_tp_btf"},
+    {AttachMethod::raw_tp, "tcp/tcp_probe", "p_raw_tp"},
+    {AttachMethod::tracepoint, "tcp/tcp_probe", "p_tracepoint"},
+    {AttachMethod::fentry, "tcp_v4_connect", "p_fentry"},
+    {AttachMethod::kprobe, "tcp_v4_connect", "p_kprobe"},
+};
+
+TEST(ChooseVariant, PrefersTpBtfWhenPresent) {
+  FakeKernel k({AttachMethod::tp_btf, AttachMethod::raw_tp, AttachMethod::fentry, AttachMethod::kprobe});
+  auto c = choose_variant(kAll, k);
+  ASSERT_NE(c.chosen, nullptr);
+  EXPECT_EQ(c.chosen->program, "p_tp_btf");
+  EXPECT_TRUE(c.skipped.empty());
+  EXPECT_EQ(k.asked_, 1);  // stops at the first that works
+}
+
+TEST(ChooseVariant, FallsBackInOrderAndSaysWhy) {
+  FakeKernel k({AttachMethod::tracepoint, AttachMethod::kprobe});
+  auto c = choose_variant(kAll, k);
+  ASSERT_NE(c.chosen, nullptr);
+  EXPECT_EQ(c.chosen->method, AttachMethod::tracepoint);
+  ASSERT_EQ(c.skipped.size(), 2u);
+  EXPECT_EQ(c.skipped[0], "tp_btf tcp/tcp_probe: tp_btf missing");
+}
+
+TEST(ChooseVariant, FentryBeforeKprobe) {
+  // A real node: BTF trampolines and kprobes, no tracepoint for the hook.
+  constexpr AttachVariant kFn[] = {
+      {AttachMethod::fentry, "tcp_v4_connect", "p_fentry"},
+      {AttachMethod::kprobe, "tcp_v4_connect", "p_kprobe"},
+  };
+  FakeKernel both({AttachMethod::fentry, AttachMethod::kprobe});
+  EXPECT_EQ(choose_variant(kFn, both).chosen->method, AttachMethod::fentry);
+  // This machine: fentry refused (EPERM), no kprobes.
+  FakeKernel neither({AttachMethod::tp_btf});
+  auto c = choose_variant(kFn, neither);
+  EXPECT_EQ(c.chosen, nullptr);
+  EXPECT_EQ(c.reason(), "fentry tcp_v4_connect: fentry missing; kprobe tcp_v4_connect: kprobe missing");
+  FakeKernel kprobes_only({AttachMethod::kprobe});
+  EXPECT_EQ(choose_variant(kFn, kprobes_only).chosen->method, AttachMethod::kprobe);
+}
+
+TEST(ProbeTable, EveryProbeListsVariantsInPreferenceOrder) {
+  for (const auto& spec : probes::probe_table()) {
+    ASSERT_FALSE(spec.variants.empty()) << spec.name;
+    for (size_t i = 1; i < spec.variants.size(); ++i) {
+      EXPECT_LT(static_cast<int>(spec.variants[i - 1].method), static_cast<int>(spec.variants[i].method))
+          << spec.name;
+    }
+    EXPECT_EQ(probes::find_probe(spec.name), &spec);
+  }
+}
+
+TEST(ProbeTable, SuggestsClosestNames) {
+  auto near = probes::closest_probes("exce");
+  ASSERT_FALSE(near.empty());
+  EXPECT_EQ(near.front(), "exec");
+  EXPECT_TRUE(probes::closest_probes("tcpconnectlatency").empty());
+}
+
+TEST(AttachMethod, NamesRoundTrip) {
+  for (auto m : {AttachMethod::tp_btf, AttachMethod::raw_tp, AttachMethod::tracepoint,
+                 AttachMethod::fentry, AttachMethod::kprobe, AttachMethod::perf_event,
+                 AttachMethod::cgroup_skb}) {
+    EXPECT_EQ(attach_method_from_string(to_string(m)), m);
+  }
+  EXPECT_FALSE(attach_method_from_string("uprobe"));
+}
+
+}  // namespace
+}  // namespace ksight::bpf

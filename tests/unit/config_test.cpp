@@ -1,1 +1,60 @@
+#include "config/config.h"
+
 #include <gtest/gtest.h>
+
+namespace ksight::config {
+namespace {
+
+TEST(Config, EmbeddedDefaultIsValid) {
+  auto c = parse_config("", "<default>");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->listen, "0.0.0.0:9437");
+  EXPECT_EQ(c->probes, (std::vector<std::string>{"exec", "exit"}));
+  EXPECT_EQ(c->channel.size_bytes, 8u << 20);
+  EXPECT_EQ(c->channel.drain_interval_ns, 5'000'000u);
+  EXPECT_EQ(c->metrics.series_ttl_ns, 600'000'000'000u);
+}
+
+TEST(Config, FileOverridesOnlyWhatItSets) {
+  auto c = parse_config("listen: 127.0.0.1:1234\nchannel:\n  size: 1MiB\n", "f.yaml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->listen, "127.0.0.1:1234");
+  EXPECT_EQ(c->channel.size_bytes, 1u << 20);
+  EXPECT_EQ(c->channel.drain_interval_ns, 5'000'000u);  // from the default
+}
+
+struct BadCase {
+  const char* yaml;
+  const char* expect;  // a piece of the message
+};
+
+TEST(Config, ErrorsNameFileKeyAndExpectation) {
+  const BadCase cases[] = {
+      {"nonsense: 1", "f.yaml: key 'nonsense': unknown key"},
+      {"channel:\n  sise: 1MiB", "key 'channel.sise': unknown key"},
+      {"channel:\n  size: lots", "key 'channel.size'"},
+      {"channel:\n  drain_interval: 10", "expected a duration"},
+      {"probes: exec", "key 'probes'"},
+      {"probes: [exce]", "unknown probe 'exce' (did you mean exec?)"},
+      {"bpf_stats: maybe", "expected true or false"},
+      {"listen: 9437", "expected ADDRESS:PORT"},
+      {"log_level: loud", "key 'log_level'"},
+      {"disable_features: [magic]", "unknown feature 'magic'"},
+      {"channel: [1, 2", "f.yaml: line"},
+  };
+  for (const auto& bc : cases) {
+    auto c = parse_config(bc.yaml, "f.yaml");
+    ASSERT_FALSE(c) << bc.yaml;
+    EXPECT_NE(c.error().find(bc.expect), std::string::npos) << c.error();
+    EXPECT_EQ(c.error().find('\n'), std::string::npos) << "one line: " << c.error();
+  }
+}
+
+TEST(Config, MissingFile) {
+  auto c = load_config_file("/nonexistent/ksight.yaml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().find("/nonexistent/ksight.yaml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ksight::config

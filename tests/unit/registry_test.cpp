@@ -1,1 +1,135 @@
+#include "core/registry.h"
+
 #include <gtest/gtest.h>
+
+namespace ksight::core {
+namespace {
+
+const FamilySnapshot& family(const std::vector<FamilySnapshot>& snap, std::string_view name) {
+  for (const auto& f : snap)
+    if (f.desc->name == name) return f;
+  throw std::runtime_error("no family " + std::string(name));
+}
+
+TEST(Registry, CountersAddPerLabelSet) {
+  Registry reg;
+  auto id = reg.add({.name = "t_total", .help = "h", .label_names = {"comm"}});
+  {
+    auto w = reg.write(1);
+    w.add(id, {"a"});
+    w.add(id, {"a"});
+    w.add(id, {"b"}, 5);
+  }
+  auto snap = reg.collect(2);
+  const auto& f = family(snap, "t_total");
+  ASSERT_EQ(f.series.size(), 2u);
+  EXPECT_EQ(f.series[0].labels, std::vector<std::string>{"a"});
+  EXPECT_EQ(f.series[0].value, 2);
+  EXPECT_EQ(f.series[1].value, 5);
+}
+
+TEST(Registry, WrongLabelCountIsAnError) {
+  Registry reg;
+  auto id = reg.add({.name = "t_total", .help = "h", .label_names = {"a", "b"}});
+  auto w = reg.write(1);
+  EXPECT_THROW(w.add(id, {"only-one"}), std::invalid_argument);
+}
+
+TEST(Registry, CapFoldsNewSeriesIntoOverflowAndCountsIt) {
+  Registry reg;
+  auto id = reg.add({.name = "capped_total", .help = "h", .label_names = {"comm"}, .max_series = 3});
+  {
+    auto w = reg.write(1);
+    for (int i = 0; i < 10; ++i) w.add(id, {std::to_string(i)});
+    w.add(id, {"0"});  // an existing series still counts on its own
+  }
+  auto snap = reg.collect(2);
+  const auto& f = family(snap, "capped_total");
+  // 3 real series + the overflow series (the cap bounds the real ones).
+  ASSERT_EQ(f.series.size(), 4u);
+  double overflow = 0, zero = 0;
+  for (const auto& s : f.series) {
+    if (s.labels[0] == kOverflowLabel) overflow = s.value;
+    if (s.labels[0] == "0") zero = s.value;
+  }
+  EXPECT_EQ(overflow, 7);
+  EXPECT_EQ(zero, 2);
+  const auto& o = family(snap, "ksight_series_overflow_total");
+  ASSERT_EQ(o.series.size(), 1u);
+  EXPECT_EQ(o.series[0].labels[0], "capped_total");
+  EXPECT_EQ(o.series[0].value, 7);
+}
+
+TEST(Registry, StaleSeriesExpireButPinnedOnesStay) {
+  Registry reg({.default_max_series = 100, .series_ttl_ns = 1000});
+  auto id = reg.add({.name = "e_total", .help = "h", .label_names = {"comm"}});
+  auto pinned = reg.add({.name = "p", .help = "h", .kind = MetricKind::gauge, .expires = false});
+  {
+    auto w = reg.write(100);
+    w.add(id, {"old"});
+    w.set(pinned, {}, 1);
+  }
+  {
+    auto w = reg.write(900);
+    w.add(id, {"fresh"});
+  }
+  EXPECT_EQ(reg.expire(1500), 1u);  // "old" last moved at 100, 1400 ago
+  auto snap = reg.collect(1500);
+  const auto& f = family(snap, "e_total");
+  ASSERT_EQ(f.series.size(), 1u);
+  EXPECT_EQ(f.series[0].labels[0], "fresh");
+  EXPECT_EQ(family(snap, "p").series.size(), 1u);
+}
+
+TEST(Registry, HistogramBucketsAreInclusiveUpperBounds) {
+  Registry reg;
+  auto id = reg.add({.name = "h_seconds", .help = "h", .kind = MetricKind::histogram, .bounds = {1, 10}});
+  {
+    auto w = reg.write(1);
+    for (double v : {0.5, 1.0, 2.0, 10.0, 11.0}) w.observe(id, {}, v);
+  }
+  auto snap = reg.collect(2);
+  const auto& s = family(snap, "h_seconds").series.at(0);
+  EXPECT_EQ(s.buckets, (std::vector<uint64_t>{2, 2, 1}));
+  EXPECT_EQ(s.count, 5u);
+  EXPECT_DOUBLE_EQ(s.sum, 24.5);
+}
+
+TEST(Registry, SetHistogramReplacesKernelAggregatedCounts) {
+  Registry reg;
+  auto id = reg.add({.name = "k_seconds", .help = "h", .kind = MetricKind::histogram, .bounds = {1, 2}});
+  std::vector<uint64_t> counts{3, 0, 1};
+  {
+    auto w = reg.write(1);
+    std::string_view none[] = {""};
+    EXPECT_THROW(w.set_histogram(id, std::span<const std::string_view>(none, 0),
+                                 std::vector<uint64_t>{1, 2}, 0),
+                 std::invalid_argument);
+    w.set_histogram(id, {}, counts, 4.5);
+  }
+  auto snap = reg.collect(2);
+  const auto& s = family(snap, "k_seconds").series.at(0);
+  EXPECT_EQ(s.count, 4u);
+  EXPECT_EQ(s.buckets, counts);
+}
+
+TEST(Registry, RefreshersRunAtCollectAndCanBeRemoved) {
+  Registry reg;
+  auto id = reg.add({.name = "g", .help = "h", .kind = MetricKind::gauge});
+  int calls = 0;
+  auto token = reg.add_refresher([&](Registry::Writer& w) { w.set(id, {}, ++calls); });
+  EXPECT_EQ(family(reg.collect(1), "g").series.at(0).value, 1);
+  reg.remove_refresher(token);
+  reg.collect(2);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(Registry, Log2Bounds) {
+  auto b = log2_bounds(4, 1e-6);
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_DOUBLE_EQ(b[0], 1e-6);
+  EXPECT_DOUBLE_EQ(b[3], 8e-6);
+}
+
+}  // namespace
+}  // namespace ksight::core

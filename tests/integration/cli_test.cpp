@@ -1,1 +1,101 @@
-#include <gtest/gtest.h>
+// The binary's contract for bad input: one clear line, a non-zero exit, no
+// hang. Most of these need no privileges.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "harness.h"
+
+namespace ksight::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+int lines_in(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+TEST(Cli, VersionAndHelp) {
+  auto v = run({ksight_binary(), "--version"});
+  EXPECT_EQ(v.code, 0);
+  EXPECT_NE(v.out.find("ksight 0."), std::string::npos);
+  auto h = run({ksight_binary(), "trace", "--help"});
+  EXPECT_EQ(h.code, 0);
+  EXPECT_NE(h.out.find("EXAMPLES"), std::string::npos);
+  EXPECT_NE(h.out.find("exec"), std::string::npos);
+}
+
+TEST(Cli, BadFlagIsAUsageError) {
+  auto r = run({ksight_binary(), "run", "--no-such-flag"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(lines_in(r.err), 1) << r.err;
+  auto none = run({ksight_binary()});
+  EXPECT_EQ(none.code, 2);
+}
+
+TEST(Cli, UnknownProbeSuggestsTheClosest) {
+  auto r = run({ksight_binary(), "trace", "exce"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("unknown probe 'exce'; did you mean exec?"), std::string::npos) << r.err;
+  EXPECT_EQ(lines_in(r.err), 1) << r.err;
+  auto d = run({ksight_binary(), "run", "--probes", "exec,bogus"});
+  EXPECT_EQ(d.code, 2);
+  EXPECT_NE(d.err.find("unknown probe 'bogus'"), std::string::npos) << d.err;
+}
+
+TEST(Cli, BadDurationAndConfig) {
+  auto r = run({ksight_binary(), "trace", "exec", "--duration", "10 seconds"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("invalid duration"), std::string::npos) << r.err;
+
+  TempDir dir;
+  std::ofstream(dir.file("bad.yaml")) << "channel:\n  size: huge\n";
+  auto c = run({ksight_binary(), "run", "--config", dir.file("bad.yaml")});
+  EXPECT_EQ(c.code, 2);
+  EXPECT_NE(c.err.find(dir.file("bad.yaml") + ": key 'channel.size'"), std::string::npos) << c.err;
+  EXPECT_EQ(lines_in(c.err), 1) << c.err;
+
+  auto missing = run({ksight_binary(), "run", "--config", "/nonexistent.yaml"});
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_EQ(lines_in(missing.err), 1) << missing.err;
+}
+
+TEST(Cli, PortInUseIsARuntimeFailure) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  auto r = run({ksight_binary(), "run", "--listen", "127.0.0.1:" + std::to_string(port)}, 15s);
+  ::close(fd);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("cannot serve /metrics on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << r.err;
+}
+
+TEST(Cli, ProbesListsWhatThisKernelAllows) {
+  KSIGHT_REQUIRE_BPF();
+  auto r = run({ksight_binary(), "probes"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("exec     yes"), std::string::npos) << r.out;
+  auto forced = run({ksight_binary(), "probes", "--disable-feature", "tp_btf,raw_tp,tracepoint"});
+  EXPECT_NE(forced.out.find("exec     no"), std::string::npos) << forced.out;
+  EXPECT_NE(forced.out.find("tracepoint sched/sched_process_exec: disabled by configuration"),
+            std::string::npos);
+  // A trace of a probe the kernel cannot attach says so and fails.
+  auto t = run({ksight_binary(), "trace", "exec", "--disable-feature", "tp_btf,raw_tp,tracepoint"});
+  EXPECT_EQ(t.code, 1);
+  EXPECT_NE(t.err.find("probe exec is off"), std::string::npos) << t.err;
+}
+
+}  // namespace
+}  // namespace ksight::test

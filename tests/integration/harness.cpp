@@ -1,1 +1,218 @@
-#include <gtest/gtest.h>
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+namespace ksight::test {
+
+std::optional<std::string> bpf_unavailable_reason() {
+  if (::geteuid() != 0) return "needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load BPF programs";
+  if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0) return "kernel has no BTF (/sys/kernel/btf/vmlinux)";
+  return std::nullopt;
+}
+
+bool bpf_required() {
+  const char* v = std::getenv("KSIGHT_REQUIRE_BPF");
+  return v && std::string(v) == "1";
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/ksight-test-XXXXXX";
+  path_ = ::mkdtemp(tmpl);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+namespace {
+[[noreturn]] void exec_child(const std::vector<std::string>& argv, const std::string& out,
+                             const std::string& err) {
+  if (!out.empty()) {
+    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::close(fd);
+  }
+  if (!err.empty()) {
+    int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  int devnull = ::open("/dev/null", O_RDONLY);
+  ::dup2(devnull, 0);
+  // Signals blocked in the test process must not stay blocked in the child.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  ::_exit(127);
+}
+}  // namespace
+
+Child::Child(const std::vector<std::string>& argv, const std::string& stdout_path,
+             const std::string& stderr_path) {
+  pid_ = ::fork();
+  if (pid_ == 0) exec_child(argv, stdout_path, stderr_path);
+}
+
+Child::~Child() {
+  if (pid_ > 0 && !exited_) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+void Child::signal(int sig) const {
+  if (pid_ > 0 && !exited_) ::kill(pid_, sig);
+}
+
+std::optional<int> Child::wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!exited_) {
+    pid_t r = ::waitpid(pid_, &status_, WNOHANG);
+    if (r == pid_) {
+      exited_ = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (WIFEXITED(status_)) return WEXITSTATUS(status_);
+  return 128 + WTERMSIG(status_);
+}
+
+RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  TempDir dir;
+  RunResult r;
+  {
+    Child c(argv, dir.file("out"), dir.file("err"));
+    auto code = c.wait(timeout);
+    r.code = code ? *code : -1;
+  }
+  r.out = read_file(dir.file("out"));
+  r.err = read_file(dir.file("err"));
+  return r;
+}
+
+void spawn_n(const std::string& path, const std::vector<std::string>& args, int n) {
+  std::vector<std::string> argv{path};
+  argv.insert(argv.end(), args.begin(), args.end());
+  for (int i = 0; i < n; ++i) {
+    Child c(argv, "", "");
+    ASSERT_TRUE(c.wait(std::chrono::seconds(10)).has_value()) << path << " hung";
+  }
+}
+
+std::string unique_copy(const std::string& src, const TempDir& dir, const std::string& prefix) {
+  // comm keeps 15 characters: prefix + pid stays well inside.
+  std::string name = prefix + std::to_string(::getpid() % 100000);
+  std::string dst = dir.file(name);
+  std::filesystem::copy_file(src, dst, std::filesystem::copy_options::overwrite_existing);
+  ::chmod(dst.c_str(), 0755);
+  return dst;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line))
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::optional<std::string> http_get(int port, const std::string& path, int* status,
+                                    std::string* headers) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string resp;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) resp.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  auto split = resp.find("\r\n\r\n");
+  if (split == std::string::npos) return std::nullopt;
+  if (status) *status = std::atoi(resp.c_str() + resp.find(' ') + 1);
+  if (headers) *headers = resp.substr(0, split);
+  return resp.substr(split + 4);
+}
+
+std::optional<double> metric(const std::string& exposition, const std::string& series) {
+  std::istringstream in(exposition);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return std::nullopt;
+}
+
+bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return cond();
+}
+
+std::vector<std::string> loaded_bpf_programs() {
+  auto r = run({"/usr/sbin/bpftool", "-j", "prog", "show"});
+  std::vector<std::string> names;
+  if (r.code != 0) return names;
+  for (const auto& p : nlohmann::json::parse(r.out)) {
+    if (p.contains("name")) names.push_back(p["name"]);
+  }
+  return names;
+}
+
+}  // namespace ksight::test

@@ -1,1 +1,99 @@
-#include <gtest/gtest.h>
+// ksight trace, driven as a user would: real programs, exact output.
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include "harness.h"
+
+namespace ksight::test {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+std::string comm_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+// Starts a trace and waits until its probes are attached (it says so at info).
+std::unique_ptr<Child> start_trace(const TempDir& dir, std::vector<std::string> args) {
+  std::vector<std::string> argv{ksight_binary(), "trace"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back("--log-level");
+  argv.push_back("info");
+  auto c = std::make_unique<Child>(argv, dir.file("trace.out"), dir.file("trace.err"));
+  EXPECT_TRUE(eventually(
+      [&] { return read_file(dir.file("trace.err")).find("attached") != std::string::npos; }, 15s))
+      << read_file(dir.file("trace.err"));
+  return c;
+}
+
+TEST(Trace, JsonLinesForExactlyTheFilteredCommand) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  std::string bin = unique_copy("/bin/true", dir, "ktj");
+  auto trace = start_trace(dir, {"exec", "-o", "json", "--comm", comm_of(bin)});
+  spawn_n(bin, {"one", "two"}, 50);
+  spawn_n("/bin/true", {}, 10);  // another command: filtered out in the kernel
+  std::this_thread::sleep_for(300ms);
+  trace->signal(SIGINT);
+  ASSERT_EQ(trace->wait(10s), 0);
+  auto lines = read_lines(dir.file("trace.out"));
+  ASSERT_EQ(lines.size(), 50u) << read_file(dir.file("trace.err"));
+  for (const auto& l : lines) {
+    json ev = json::parse(l);
+    EXPECT_EQ(ev["probe"], "exec");
+    EXPECT_EQ(ev["comm"], comm_of(bin));
+    EXPECT_EQ(ev["filename"], bin);
+    EXPECT_EQ(ev["args"], bin + " one two");
+    EXPECT_EQ(ev["ppid"], ::getpid());
+    EXPECT_GT(ev["pid"].get<int>(), 0);
+  }
+  EXPECT_NE(read_file(dir.file("trace.err")).find("50 events printed, 0 lost"), std::string::npos);
+}
+
+TEST(Trace, CountStopsAfterN) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  std::string bin = unique_copy("/bin/true", dir, "ktc");
+  auto trace = start_trace(dir, {"exec", "--comm", comm_of(bin), "--count", "5"});
+  spawn_n(bin, {}, 20);
+  ASSERT_EQ(trace->wait(10s), 0) << "trace did not stop by itself after --count 5";
+  auto lines = read_lines(dir.file("trace.out"));
+  ASSERT_EQ(lines.size(), 6u);  // header + 5
+  EXPECT_NE(lines[0].find("PID"), std::string::npos);
+  EXPECT_NE(lines[0].find("FILENAME"), std::string::npos);
+  for (size_t i = 1; i < lines.size(); ++i) EXPECT_NE(lines[i].find(comm_of(bin)), std::string::npos);
+}
+
+TEST(Trace, PidFilterAndSignalledExit) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  Child victim({"/bin/sleep", "30"}, "", "");
+  Child bystander({"/bin/sleep", "30"}, "", "");
+  auto trace = start_trace(dir, {"exit", "-o", "json", "-p", std::to_string(victim.pid())});
+  bystander.signal(SIGKILL);
+  victim.signal(SIGKILL);
+  victim.wait(5s);
+  bystander.wait(5s);
+  ASSERT_TRUE(eventually([&] { return !read_lines(dir.file("trace.out")).empty(); }, 5s));
+  trace->signal(SIGTERM);
+  ASSERT_EQ(trace->wait(10s), 0);
+  auto lines = read_lines(dir.file("trace.out"));
+  ASSERT_EQ(lines.size(), 1u);
+  json ev = json::parse(lines[0]);
+  EXPECT_EQ(ev["pid"], victim.pid());
+  EXPECT_EQ(ev["signal"], "SIGKILL");
+  EXPECT_FALSE(ev.contains("exit_code"));
+}
+
+TEST(Trace, DurationEndsTheTrace) {
+  KSIGHT_REQUIRE_BPF();
+  auto start = std::chrono::steady_clock::now();
+  auto r = run({ksight_binary(), "trace", "exit", "--duration", "1s", "--comm", "nosuchcommand"}, 15s);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_GE(took, 1s);
+  EXPECT_NE(r.err.find("0 events printed"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace ksight::test

@@ -1,0 +1,36 @@
+# The two commands of the README's Quick start, and a few more for developers.
+#   make run    install what is missing, build, start the daemon on the embedded default
+#   make test   the same set-up, then the whole suite (unit + BPF integration)
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+RUN_ARGS ?=
+
+.PHONY: all setup configure build run test unit-test format clean
+
+all: build
+
+setup:
+	@scripts/setup
+
+configure: setup
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	$(BUILD_DIR)/ksight run $(RUN_ARGS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure --timeout 300
+
+# What runs without root: the unit tests.
+unit-test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -L unit
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h' | grep -v '^bpf/')
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -2,6 +2,7 @@
 // Attach methods, the kernel features that gate them, and the one function
 // that picks a probe's attach variant. No libbpf here, so the choice can be
 // unit-tested against a fake kernel.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -25,11 +26,19 @@ enum class AttachMethod : uint8_t {
 std::string_view to_string(AttachMethod m);
 std::optional<AttachMethod> attach_method_from_string(std::string_view s);
 
-// One way to attach a probe: how, to what, and which program in the object.
+// One way to attach a probe: how, to what, and which programs in the object
+// (a syscall probe pairs an enter and an exit program; unused slots are empty).
 struct AttachVariant {
+  static constexpr size_t kMaxPrograms = 4;
   AttachMethod method;
-  std::string_view target;   // tracepoint "sched/sched_process_exec", or a kernel function
-  std::string_view program;  // the BPF program (function) name in the probe's object
+  std::string_view target;  // tracepoint "sched/sched_process_exec", or a kernel function
+  std::array<std::string_view, kMaxPrograms> programs;
+
+  bool uses(std::string_view program) const {
+    for (auto p : programs)
+      if (!p.empty() && p == program) return true;
+    return false;
+  }
 };
 
 struct Availability {

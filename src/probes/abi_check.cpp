@@ -6,6 +6,7 @@
 #include "ksight/abi/common.h"
 #include "ksight/abi/exec.h"
 #include "ksight/abi/exit.h"
+#include "ksight/abi/open.h"
 
 static_assert(sizeof(ksight_event_header) == 48);
 static_assert(offsetof(ksight_event_header, probe_id) == 24);
@@ -15,3 +16,4 @@ static_assert(offsetof(ksight_exec_event, filename) == 64);
 static_assert(sizeof(ksight_exit_event) == 64);
 static_assert(offsetof(ksight_exit_event, lifetime_ns) == 56);
 static_assert(sizeof(ksight_exec_event) <= KSIGHT_MAX_EVENT_SIZE);
+static_assert(sizeof(ksight_open_event) == 48 + 8 + KSIGHT_OPEN_PATH_LEN);

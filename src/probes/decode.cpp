@@ -1,6 +1,7 @@
 #include "probes/decode.h"
 
 #include <array>
+#include <cstring>
 #include <string>
 
 namespace ksight::probes {
@@ -20,6 +21,17 @@ std::string_view signal_name(int sig) {
   }();
   if (sig >= 0 && sig < 65) return kRt[static_cast<size_t>(sig)];
   return "SIGUNKNOWN";
+}
+
+std::string_view errno_name(int err) {
+  if (const char* name = strerrorname_np(err)) return name;
+  static const auto kUnknown = [] {
+    std::array<std::string, 4096> names;
+    for (int i = 0; i < 4096; ++i) names[static_cast<size_t>(i)] = "E" + std::to_string(i);
+    return names;
+  }();
+  if (err >= 0 && err < 4096) return kUnknown[static_cast<size_t>(err)];
+  return "EUNKNOWN";
 }
 
 }  // namespace ksight::probes

@@ -40,4 +40,7 @@ inline void fill_header(core::EventView& ev, std::string_view probe,
 // identical on x86_64 and arm64.
 std::string_view signal_name(int sig);
 
+// "ENOENT" for 2; "E<n>" style for numbers glibc has no name for.
+std::string_view errno_name(int err);
+
 }  // namespace ksight::probes

@@ -4,24 +4,40 @@
 
 namespace ksight::probes {
 
-std::expected<bpf_program*, std::string> LoadedObject::prepare(bpf_object* obj, bpf_map* events,
-                                                                const LoadRequest& req) {
-  bpf_program* chosen = nullptr;
+std::expected<std::vector<bpf_program*>, std::string> LoadedObject::prepare(bpf_object* obj,
+                                                                             bpf_map* events,
+                                                                             const LoadRequest& req) {
+  std::vector<bpf_program*> chosen;
   bpf_program* prog = nullptr;
-  // Only the chosen variant is loaded: the others may name hooks this kernel
-  // does not have, and would fail verification.
+  // Only the chosen variant's programs are loaded: the others may name hooks
+  // this kernel does not have, and would fail verification.
   bpf_object__for_each_program(prog, obj) {
-    bool want = req.variant->program == bpf_program__name(prog);
+    bool want = req.variant->uses(bpf_program__name(prog));
     bpf_program__set_autoload(prog, want);
-    if (want) chosen = prog;
+    if (want) chosen.push_back(prog);
   }
-  if (!chosen) {
-    return std::unexpected("BPF object has no program " + std::string(req.variant->program));
+  size_t wanted = 0;
+  for (auto p : req.variant->programs) wanted += !p.empty();
+  if (chosen.empty() || chosen.size() != wanted) {
+    return std::unexpected("BPF object lacks a program of variant " +
+                           std::string(bpf::to_string(req.variant->method)));
   }
   if (int err = bpf_map__reuse_fd(events, req.channel->map_fd())) {
     return std::unexpected(std::string("sharing the event channel: ") + std::strerror(-err));
   }
   return chosen;
+}
+
+std::expected<void, std::string> LoadedObject::attach() {
+  for (bpf_program* prog : progs_) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      return std::unexpected(std::string("attaching ") + bpf_program__name(prog) + ": " +
+                             std::strerror(errno));
+    }
+    links_.emplace_back(link);
+  }
+  return {};
 }
 
 std::vector<uint64_t> LoadedObject::drops() const {
@@ -38,18 +54,22 @@ std::vector<uint64_t> LoadedObject::drops() const {
   return out;
 }
 
-ProgramStats LoadedObject::program_stats() const {
-  ProgramStats st;
-  st.program = bpf_program__name(prog_);
-  bpf_prog_info info{};
-  __u32 len = sizeof(info);
-  // run_cnt and run_time_ns count only while BPF stats are enabled
-  // (runtime/agent.cpp holds the BPF_ENABLE_STATS fd).
-  if (bpf_obj_get_info_by_fd(bpf_program__fd(prog_), &info, &len) == 0) {
-    st.run_count = info.run_cnt;
-    st.run_time_ns = info.run_time_ns;
+std::vector<ProgramStats> LoadedObject::program_stats() const {
+  std::vector<ProgramStats> out;
+  for (bpf_program* prog : progs_) {
+    ProgramStats st;
+    st.program = bpf_program__name(prog);
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    // run_cnt and run_time_ns count only while BPF stats are enabled
+    // (runtime/agent.cpp holds the BPF_ENABLE_STATS fd).
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) {
+      st.run_count = info.run_cnt;
+      st.run_time_ns = info.run_time_ns;
+    }
+    out.push_back(std::move(st));
   }
-  return st;
+  return out;
 }
 
 }  // namespace ksight::probes

@@ -27,19 +27,21 @@ class LoadedObject {
   static std::expected<LoadedObject, std::string> load(const LoadRequest& req);
 
   std::vector<uint64_t> drops() const;
-  ProgramStats program_stats() const;
+  std::vector<ProgramStats> program_stats() const;
 
  private:
   using SkelPtr = std::unique_ptr<void, void (*)(void*)>;
-  LoadedObject(SkelPtr skel, bpf_map* drops, bpf_program* prog)
-      : skel_(std::move(skel)), drops_(drops), prog_(prog) {}
-  static std::expected<bpf_program*, std::string> prepare(bpf_object* obj, bpf_map* events,
-                                                           const LoadRequest& req);
+  LoadedObject(SkelPtr skel, bpf_map* drops, std::vector<bpf_program*> progs)
+      : skel_(std::move(skel)), drops_(drops), progs_(std::move(progs)) {}
+  static std::expected<std::vector<bpf_program*>, std::string> prepare(bpf_object* obj,
+                                                                        bpf_map* events,
+                                                                        const LoadRequest& req);
+  std::expected<void, std::string> attach();
 
   SkelPtr skel_;
   bpf_map* drops_;
-  bpf_program* prog_;
-  bpf::Link link_;  // declared last: destroyed first
+  std::vector<bpf_program*> progs_;
+  std::vector<bpf::Link> links_;  // declared last: detached first
 };
 
 template <class Skel>
@@ -57,18 +59,13 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
   std::memcpy(ro->ksight_filter_comm, req.filter_comm.data(),
               std::min(req.filter_comm.size(), sizeof(ro->ksight_filter_comm) - 1));
 
-  auto prog = prepare(raw->obj, raw->maps.ksight_events, req);
-  if (!prog) return std::unexpected(prog.error());
+  auto progs = prepare(raw->obj, raw->maps.ksight_events, req);
+  if (!progs) return std::unexpected(progs.error());
   if (int err = Skel::load(raw)) {
     return std::unexpected(std::string("loading BPF object: ") + std::strerror(-err));
   }
-  LoadedObject lo(std::move(skel), raw->maps.ksight_drops, *prog);
-  bpf_link* link = bpf_program__attach(*prog);
-  if (!link) {
-    return std::unexpected(std::string("attaching ") + bpf_program__name(*prog) + ": " +
-                           std::strerror(errno));
-  }
-  lo.link_ = bpf::Link(link);
+  LoadedObject lo(std::move(skel), raw->maps.ksight_drops, std::move(*progs));
+  if (auto r = lo.attach(); !r) return std::unexpected(r.error());
   return lo;
 }
 
@@ -90,7 +87,7 @@ class ObjectProbe final : public Probe {
     return decoder_.decode(rec, w, ev);
   }
   std::vector<uint64_t> kernel_drops() const override { return obj_.drops(); }
-  ProgramStats program_stats() const override { return obj_.program_stats(); }
+  std::vector<ProgramStats> program_stats() const override { return obj_.program_stats(); }
 
  private:
   ObjectProbe(LoadedObject obj, core::Registry& reg) : obj_(std::move(obj)), decoder_(reg) {}

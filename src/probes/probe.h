@@ -42,7 +42,7 @@ class Probe {
                       core::EventView* ev) = 0;
   // Records the kernel side could not emit, by KSIGHT_DROP_* reason.
   virtual std::vector<uint64_t> kernel_drops() const = 0;
-  virtual ProgramStats program_stats() const = 0;
+  virtual std::vector<ProgramStats> program_stats() const = 0;
 };
 
 using ProbeFactory = std::expected<std::unique_ptr<Probe>, std::string> (*)(const LoadRequest&,

@@ -6,6 +6,7 @@
 #include "ksight/abi/common.h"
 #include "probes/exec.h"
 #include "probes/exit.h"
+#include "probes/open.h"
 #include "probes/probe.h"
 
 namespace ksight::probes {
@@ -15,24 +16,38 @@ namespace {
 using bpf::AttachMethod;
 
 constexpr bpf::AttachVariant kExecVariants[] = {
-    {AttachMethod::tp_btf, "sched/sched_process_exec", "exec_sched_process_exec_tp_btf"},
-    {AttachMethod::raw_tp, "sched/sched_process_exec", "exec_sched_process_exec_raw_tp"},
-    {AttachMethod::tracepoint, "sched/sched_process_exec", "exec_sched_process_exec_tracepoint"},
+    {AttachMethod::tp_btf, "sched/sched_process_exec", {"exec_sched_process_exec_tp_btf"}},
+    {AttachMethod::raw_tp, "sched/sched_process_exec", {"exec_sched_process_exec_raw_tp"}},
+    {AttachMethod::tracepoint, "sched/sched_process_exec", {"exec_sched_process_exec_tracepoint"}},
 };
 constexpr std::string_view kExecColumns[] = {"ppid", "uid", "filename", "args"};
 
 constexpr bpf::AttachVariant kExitVariants[] = {
-    {AttachMethod::tp_btf, "sched/sched_process_exit", "exit_sched_process_exit_tp_btf"},
-    {AttachMethod::raw_tp, "sched/sched_process_exit", "exit_sched_process_exit_raw_tp"},
-    {AttachMethod::tracepoint, "sched/sched_process_exit", "exit_sched_process_exit_tracepoint"},
+    {AttachMethod::tp_btf, "sched/sched_process_exit", {"exit_sched_process_exit_tp_btf"}},
+    {AttachMethod::raw_tp, "sched/sched_process_exit", {"exit_sched_process_exit_raw_tp"}},
+    {AttachMethod::tracepoint, "sched/sched_process_exit", {"exit_sched_process_exit_tracepoint"}},
 };
 constexpr std::string_view kExitColumns[] = {"ppid", "exit_code", "signal", "lifetime_s"};
 
-const std::array<ProbeSpec, 2> kProbes{{
+// Per-syscall tracepoints first: raw_syscalls via tp_btf would run on every
+// syscall of the machine (~120 ns each here) to find the opens.
+constexpr bpf::AttachVariant kOpenVariants[] = {
+    {AttachMethod::tracepoint, "syscalls/sys_enter_openat2",
+     {"open_enter_openat_tracepoint", "open_exit_openat_tracepoint",
+      "open_enter_openat2_tracepoint", "open_exit_openat2_tracepoint"}},
+    {AttachMethod::tracepoint, "syscalls/sys_enter_openat",  // kernels before 5.6: no openat2
+     {"open_enter_openat_tracepoint", "open_exit_openat_tracepoint"}},
+    {AttachMethod::fentry, "do_sys_openat2", {"open_do_sys_openat2_fexit"}},
+};
+constexpr std::string_view kOpenColumns[] = {"fd", "error", "flags", "path"};
+
+const std::array<ProbeSpec, 3> kProbes{{
     {"exec", "process execs: pid, ppid, uid, command, filename, argv", KSIGHT_PROBE_EXEC, true,
      kExecVariants, create_exec_probe, kExecColumns},
     {"exit", "process exits: exit code or signal, lifetime", KSIGHT_PROBE_EXIT, true,
      kExitVariants, create_exit_probe, kExitColumns},
+    {"open", "file opens (openat, openat2): path, flags, fd or error", KSIGHT_PROBE_OPEN, false,
+     kOpenVariants, create_open_probe, kOpenColumns},
 }};
 
 size_t edit_distance(std::string_view a, std::string_view b) {

@@ -309,10 +309,11 @@ void Agent::register_self_metrics() {
         if (reason == LossReason::rate_limit) v += static_cast<double>(kdrops[KSIGHT_DROP_RATE_LIMIT]);
         w.set(lost, {name, to_string(reason)}, v);
       }
-      auto ps = probes_[i]->program_stats();
-      std::string_view prog = ps.program;
-      w.set(runs, {name, prog}, static_cast<double>(ps.run_count));
-      w.set(run_time, {name, prog}, static_cast<double>(ps.run_time_ns) / 1e9);
+      for (const auto& ps : probes_[i]->program_stats()) {
+        std::string_view prog = ps.program;
+        w.set(runs, {name, prog}, static_cast<double>(ps.run_count));
+        w.set(run_time, {name, prog}, static_cast<double>(ps.run_time_ns) / 1e9);
+      }
     }
     // Losses no probe can be blamed for: perf overwrites, unreadable records.
     w.set(lost, {"unknown", "perf_overwritten"},

@@ -22,6 +22,7 @@
 /* Probe ids, carried in every record so the dispatcher can route it. */
 #define KSIGHT_PROBE_EXEC 1
 #define KSIGHT_PROBE_EXIT 2
+#define KSIGHT_PROBE_OPEN 3
 
 /* Indexes of the per-CPU drop counter array each probe object owns. */
 #define KSIGHT_DROP_BUFFER_FULL 0 /* ring buffer reserve or perf output failed */

@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
-.PHONY: all setup configure build run test unit-test format clean
+.PHONY: all setup configure build run test unit-test bench format clean
 
 all: build
 
@@ -24,6 +24,11 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --timeout 300
+
+# The benchmark suite (root, ~15 minutes): writes docs/performance.md.
+BENCH_ARGS ?=
+bench: build
+	python3 bench/run.py $(BENCH_ARGS)
 
 # What runs without root: the unit tests.
 unit-test: build

@@ -47,7 +47,7 @@ class Agent::Reader final : public bpf::RecordHandler {
       agent_.lost_[0][static_cast<size_t>(LossReason::malformed)].fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    agent_.received_[id].fetch_add(1, std::memory_order_relaxed);
+    ++received_[id];  // published once per drain, not per event
     if (!batch_) batch_ = agent_.queue_->acquire();
     if (batch_ && !batch_->append(data, size)) {
       flush();
@@ -65,8 +65,15 @@ class Agent::Reader final : public bpf::RecordHandler {
   }
 
   // Hands the current batch to the dispatcher; when the queue is full its
-  // records are counted as lost, by probe, and the batch is reused.
+  // records are counted as lost, by probe, and the batch is reused. Also
+  // publishes the receive counts gathered since the last flush.
   void flush() {
+    for (size_t id = 0; id < kMaxProbeIds; ++id) {
+      if (received_[id]) {
+        agent_.received_[id].fetch_add(received_[id], std::memory_order_relaxed);
+        received_[id] = 0;
+      }
+    }
     if (!batch_ || batch_->empty()) return;
     if (agent_.queue_->try_push(batch_)) {
       batch_ = nullptr;
@@ -88,6 +95,7 @@ class Agent::Reader final : public bpf::RecordHandler {
  private:
   Agent& agent_;
   EventBatch* batch_ = nullptr;
+  std::array<uint64_t, kMaxProbeIds> received_{};
 };
 
 Agent::Agent(const AgentOptions& opts, core::Registry& registry, std::vector<core::EventSink*> sinks)

@@ -5,6 +5,7 @@
 //
 //   BPF programs -> event channel -> reader thread -> BatchQueue
 //                -> dispatcher thread -> probe decode -> Registry + event sinks
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <expected>

@@ -1,0 +1,422 @@
+#!/usr/bin/env python3
+"""ksight's benchmark suite: `make bench` runs it and writes docs/performance.md.
+
+Everything is measured in one run on this machine, and every figure is the
+median of RUNS runs with the min and max beside it. Peer tools (libbpf-tools,
+bpftrace) run on the same workload in the same run, and are compared as
+ratios, since a single absolute time on a shared VM means little.
+
+Needs root (it loads BPF programs) and the build in ../build.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
+KSIGHT = os.path.join(BUILD, "ksight")
+LOADGEN = os.path.join(BUILD, "bench", "ksight_loadgen")
+MICRO = os.path.join(BUILD, "bench", "ksight_microbench")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def parse_metrics(text):
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, val = line.rpartition(" ")
+        try:
+            out[key] = float(val)
+        except ValueError:
+            pass
+    return out
+
+
+class Daemon:
+    """ksight run on a loopback port, with the given extra arguments."""
+
+    def __init__(self, *args):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [KSIGHT, "run", "--listen", f"127.0.0.1:{self.port}", "--log-level", "warn", *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                if "ksight_probe_up" in self.scrape_text():
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("ksight run did not come up: " + self.proc.stderr.read().decode())
+
+    def scrape_text(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+            return r.read().decode()
+
+    def scrape(self):
+        return parse_metrics(self.scrape_text())
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def med(values):
+    values = list(values)
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(triple, spec="{:.0f}", unit=""):
+    m, lo, hi = triple
+    return f"{spec.format(m)}{unit} ({spec.format(lo)}–{spec.format(hi)})"
+
+
+def loadgen(*args):
+    out = subprocess.run([LOADGEN, *map(str, args)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def sum_series(m, prefix):
+    return sum(v for k, v in m.items() if k.startswith(prefix))
+
+
+# --- 1. event path: throughput and loss ------------------------------------
+
+def event_path_run(rate, seconds, threads):
+    d = Daemon("--probes", "open")
+    try:
+        before = d.scrape()
+        t0 = time.time()
+        gen = loadgen("open", rate, seconds, threads)
+        time.sleep(0.5)  # let the reader drain
+        after = d.scrape()
+        wall = time.time() - t0
+    finally:
+        d.stop()
+    delta = lambda k: after.get(k, 0) - before.get(k, 0)
+    received = delta('ksight_events_received_total{probe="open"}')
+    lost = {r: delta(f'ksight_events_lost_total{{probe="open",reason="{r}"}}')
+            for r in ("buffer_full", "queue_full")}
+    return {
+        "offered": gen["rate"],
+        "generated": gen["events"],
+        "delivered_per_s": received / gen["seconds"],
+        "lost_buffer_full": lost["buffer_full"],
+        "lost_queue_full": lost["queue_full"],
+        "reader_cpu": delta('ksight_agent_thread_cpu_seconds_total{thread="reader"}') / wall,
+        "dispatcher_cpu": delta('ksight_agent_thread_cpu_seconds_total{thread="dispatcher"}') / wall,
+        "agent_cpu": delta("ksight_agent_cpu_seconds_total") / wall,
+    }
+
+
+def bench_event_path(runs, sweep_seconds, sustain_seconds):
+    rows = []
+    best = None
+    for rate, threads in ((100_000, 1), (250_000, 1), (500_000, 2), (750_000, 2), (1_000_000, 2), (5_000_000, 2)):
+        res = [event_path_run(rate, sweep_seconds, threads) for _ in range(runs)]
+        zero = all(r["lost_buffer_full"] + r["lost_queue_full"] == 0 for r in res)
+        rows.append((rate, threads, sweep_seconds, res, zero))
+        if zero:
+            best = (rate, threads)
+    sustained = None
+    if best:
+        res = [event_path_run(best[0], sustain_seconds, best[1]) for _ in range(runs)]
+        sustained = (best[0], best[1], sustain_seconds, res, all(
+            r["lost_buffer_full"] + r["lost_queue_full"] == 0 for r in res))
+    return rows, sustained
+
+
+# --- 2. overhead on the traced workload --------------------------------------
+
+def bench_overhead(runs):
+    out = {}
+    tmp = tempfile.mkdtemp()
+    true_bin = os.path.join(tmp, "kbtrue")
+    shutil.copy("/bin/true", true_bin)
+    try:
+        def opens():
+            return loadgen("openloop", 1_000_000)["ns_per_op"]
+
+        def execs():
+            return loadgen("exec", 0, 500, true_bin)["ns_per_op"]
+
+        for name, fn, probes in (("openat (open probe)", opens, "open"),
+                                 ("fork+exec+wait (exec,exit probes)", execs, "exec,exit")):
+            off = [fn() for _ in range(runs)]
+            d = Daemon("--probes", probes)
+            try:
+                on = [fn() for _ in range(runs)]
+                m = d.scrape()
+            finally:
+                d.stop()
+            progs = {}
+            for k, v in m.items():
+                g = re.match(r'ksight_bpf_program_run_time_seconds_total\{probe="[^"]+",program="([^"]+)"\}', k)
+                if g:
+                    runs_key = k.replace("run_time_seconds_total", "runs_total")
+                    if m.get(runs_key):
+                        progs[g.group(1)] = v / m[runs_key] * 1e9
+            out[name] = (med(off), med(on), progs)
+    finally:
+        shutil.rmtree(tmp)
+    return out
+
+
+# --- 3. side by side with the peer tools -------------------------------------
+
+def run_tool(argv, workload, marker_bin, pattern):
+    """Starts a tracer, measures time to its first event (a marker exec, repeated
+    until it shows), runs the workload, stops the tracer with SIGINT, and returns
+    events seen, the tool's lost count, CPU seconds, peak RSS and start-up time."""
+    out = tempfile.NamedTemporaryFile(delete=False)
+    err = tempfile.NamedTemporaryFile(delete=False)
+    t0 = time.time()
+    proc = subprocess.Popen(argv, stdout=out, stderr=err)
+    marker = os.path.basename(marker_bin)
+    startup = None
+    while time.time() - t0 < 30:
+        subprocess.run([marker_bin])
+        with open(out.name, "rb") as f:
+            if marker.encode() in f.read():
+                startup = time.time() - t0
+                break
+        time.sleep(0.01)
+    expected = workload()
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    with open(out.name, "rb") as f:
+        text = f.read().decode(errors="replace")
+    with open(err.name, "rb") as f:
+        errtext = f.read().decode(errors="replace")
+    os.unlink(out.name)
+    os.unlink(err.name)
+    # The generator's own exec line names the workload too: not an event of it.
+    seen = sum(1 for line in text.splitlines() if pattern in line and "ksight_loadgen exec" not in line)
+    lost = 0
+    for m in re.finditer(r"(\d+) lost|[Ll]ost (\d+)", text + errtext):
+        lost += int(m.group(1) or m.group(2))
+    return {"seen": seen, "expected": expected, "lost": lost, "cpu": usage.ru_utime + usage.ru_stime,
+            "rss_mib": usage.ru_maxrss / 1024, "startup": startup}
+
+
+def bench_peers(runs):
+    tmp = tempfile.mkdtemp()
+    marker = os.path.join(tmp, "kbmark")
+    work = os.path.join(tmp, "kbwork")
+    shutil.copy("/bin/true", marker)
+    shutil.copy("/bin/true", work)
+    n_exec = 2000
+    n_open_rate, n_open_secs = 50_000, 2
+    tools = {
+        "exec": [("ksight trace exec", [KSIGHT, "trace", "exec"]),
+                 ("execsnoop (libbpf-tools)", ["/usr/sbin/execsnoop"]),
+                 ("execsnoop.bt (bpftrace)", ["bpftrace", "/usr/sbin/execsnoop.bt"])],
+        "open": [("ksight trace open", [KSIGHT, "trace", "open"]),
+                 ("opensnoop (libbpf-tools)", ["/usr/sbin/opensnoop"]),
+                 ("opensnoop.bt (bpftrace)", ["bpftrace", "/usr/sbin/opensnoop.bt"])],
+    }
+    results = {}
+    try:
+        for probe, entries in tools.items():
+            for name, argv in entries:
+                if not shutil.which(argv[0]):
+                    results[(probe, name)] = None
+                    continue
+                # Each workload returns how many events it made.
+                if probe == "exec":
+                    wl = lambda: loadgen("exec", 0, n_exec, work)["events"]
+                    pattern = "kbwork"
+                else:
+                    wl = lambda: loadgen("open", n_open_rate, n_open_secs, 1)["events"]
+                    pattern = "ksight_loadgen"
+                results[(probe, name)] = [run_tool(argv, wl, marker, pattern) for _ in range(runs)]
+    finally:
+        shutil.rmtree(tmp)
+    return results
+
+
+# --- 4. daemon footprint ------------------------------------------------------
+
+def bench_footprint(runs, idle_seconds):
+    rss, cpu, scrape_ms, scrape_bytes = [], [], [], []
+    for _ in range(runs):
+        d = Daemon()
+        try:
+            time.sleep(2)
+            a = d.scrape()
+            time.sleep(idle_seconds)
+            b = d.scrape()
+            rss.append(b["ksight_agent_resident_memory_bytes"] / 2**20)
+            cpu.append((b["ksight_agent_cpu_seconds_total"] - a["ksight_agent_cpu_seconds_total"]) / idle_seconds * 100)
+            t = time.perf_counter()
+            text = d.scrape_text()
+            scrape_ms.append((time.perf_counter() - t) * 1e3)
+            scrape_bytes.append(len(text))
+        finally:
+            d.stop()
+    micro = json.loads(subprocess.run(
+        [MICRO, "--benchmark_format=json", f"--benchmark_repetitions={runs}",
+         "--benchmark_report_aggregates_only=false", "--benchmark_min_time=0.2"],
+        check=True, capture_output=True, text=True).stdout)
+    return med(rss), med(cpu), med(scrape_ms), med(scrape_bytes), micro
+
+
+# --- report ------------------------------------------------------------------
+
+def machine():
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": model,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def micro_table(micro):
+    by = {}
+    for b in micro["benchmarks"]:
+        if b.get("run_type") != "iteration":
+            continue
+        by.setdefault(b["run_name"], []).append(b)
+    lines = ["| benchmark | time per iteration, median (min–max) | items/s | bytes |", "| --- | --- | --- | --- |"]
+    for name, bs in by.items():
+        unit = bs[0]["time_unit"]
+        t = med(b["real_time"] for b in bs)
+        ips = med(b.get("items_per_second", 0) for b in bs)
+        nbytes = bs[0].get("bytes")
+        lines.append(f"| {name} | {fmt(t, '{:.3g}', ' ' + unit)} | "
+                     f"{fmt(ips, '{:.3g}') if ips[0] else ''} | {int(nbytes) if nbytes else ''} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sweep-seconds", type=float, default=10)
+    ap.add_argument("--sustain-seconds", type=float, default=60)
+    ap.add_argument("--idle-seconds", type=float, default=20)
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "performance.md"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root to load BPF programs")
+
+    mach = machine()
+    cmd = "make bench  # = python3 bench/run.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
+    print("event path...", file=sys.stderr)
+    sweep, sustained = bench_event_path(args.runs, args.sweep_seconds, args.sustain_seconds)
+    print("overhead...", file=sys.stderr)
+    overhead = bench_overhead(args.runs)
+    print("peers...", file=sys.stderr)
+    peers = bench_peers(args.runs)
+    print("footprint...", file=sys.stderr)
+    rss, cpu, scrape_ms, scrape_bytes, micro = bench_footprint(args.runs, args.idle_seconds)
+
+    md = [f"# Performance\n",
+          f"Measured {mach['date']} on {mach['nproc']} CPUs ({mach['cpu']}), kernel {mach['kernel']}, "
+          f"with:\n\n```\n{cmd}\n```\n",
+          f"Every figure is the median of {args.runs} runs, (min–max) beside it. This is a 2-vCPU VM "
+          "where the kernel side of every syscall costs far more than on bare metal: read ratios, "
+          "not absolute times.\n",
+          "## 1. Event path: throughput and loss\n",
+          "The `open` probe, the real reader, aggregation and exporter (`ksight run --probes open`), "
+          "fed by `ksight_loadgen open RATE SECONDS THREADS` (openat of an empty path, paced in 1 ms "
+          "ticks). *Offered* is what the generator achieved; it shares the two CPUs with the agent, so "
+          "past a point the machine, not the agent, sets the rate. Lost counts come from "
+          "`ksight_events_lost_total`; CPU from `ksight_agent_thread_cpu_seconds_total` and "
+          "`ksight_agent_cpu_seconds_total`, as a share of one core.\n",
+          "| target rate/s | threads | seconds | offered/s | delivered/s | lost (buffer_full) | lost (queue_full) | reader CPU | dispatcher CPU | agent CPU |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    def ev_row(rate, threads, secs, res):
+        g = lambda k: med(r[k] for r in res)
+        pct = lambda k: fmt(tuple(x * 100 for x in g(k)), "{:.1f}", "%")
+        return (f"| {rate:,} | {threads} | {secs:g} | {fmt(g('offered'))} | {fmt(g('delivered_per_s'))} | "
+                f"{fmt(g('lost_buffer_full'))} | {fmt(g('lost_queue_full'))} | {pct('reader_cpu')} | "
+                f"{pct('dispatcher_cpu')} | {pct('agent_cpu')} |")
+    for rate, threads, secs, res, zero in sweep:
+        md.append(ev_row(rate, threads, secs, res))
+    if sustained:
+        rate, threads, secs, res, zero = sustained
+        md.append(f"\nSustained for {secs:g} s at the highest target rate that lost nothing in the sweep:\n")
+        md.append(md[md.index("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |") - 1])
+        md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        md.append(ev_row(rate, threads, secs, res))
+        delivered = statistics.median(r["delivered_per_s"] for r in res)
+        md.append(f"\nTarget: zero loss at ≥ 1 M events/s for 60 s with reader + aggregation ≤ 10% of a core. "
+                  f"Here: {'zero loss' if zero else 'LOSS'} at {delivered:,.0f} events/s delivered; the generator "
+                  f"could not offer more on this machine. {'Met.' if zero and delivered >= 1e6 else 'Not shown here: the load generator saturates the 2 vCPUs first.'}")
+    md.append("\nThe 100 ms burst at ≥ 2 M events/s is not reachable by a syscall-driven generator on this VM "
+              "(an openat costs ~1 µs here before any probe); the 8 MiB ring holds ~26 k open records, "
+              "and the sweep's top row shows what a saturating burst does.\n")
+
+    md.append("## 2. Overhead on the traced workload\n")
+    md.append("ns per operation with the probe off (no agent) and on (`ksight run --probes ...`), and the BPF "
+              "programs' own mean run time from BPF stats (`ksight_bpf_program_run_time_seconds_total` / "
+              "`ksight_bpf_program_runs_total`).\n")
+    md.append("| workload | off, ns/op | on, ns/op | added, ns/op | BPF programs, mean ns/run |")
+    md.append("| --- | --- | --- | --- | --- |")
+    for name, (off, on, progs) in overhead.items():
+        added = on[0] - off[0]
+        pro = "; ".join(f"{p}: {ns:.0f}" for p, ns in sorted(progs.items()) if ns > 0)
+        md.append(f"| {name} | {fmt(off)} | {fmt(on)} | {added:.0f} | {pro} |")
+
+    md.append("\n## 3. Side by side with the peer tools\n")
+    md.append("Each tool traces the whole machine while the same workload runs: 2000 fork+exec of a "
+              "uniquely named copy of /bin/true (exec), or 100 000 openat calls at 50 k/s (open). "
+              "*Seen* counts output lines of the workload; *start-up* is the time from starting the tool "
+              "to its first event (a marker exec repeated every 10 ms until it shows); CPU and peak RSS "
+              "come from wait4(). Ratios are ksight / peer (below 1: ksight uses less).\n")
+    md.append("| probe | tool | seen / made | lost | CPU s | peak RSS MiB | start-up s | CPU ratio | RSS ratio | start-up ratio |")
+    md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for probe in ("exec", "open"):
+        ours = next((v for (p, n), v in peers.items() if p == probe and n.startswith("ksight")), None)
+        for (p, name), v in peers.items():
+            if p != probe:
+                continue
+            if v is None:
+                md.append(f"| {probe} | {name} | not installed | | | | | | | |")
+                continue
+            res = v
+            g = lambda k, rs=res: med(r[k] if r[k] is not None else float("nan") for r in rs)
+            ratio = lambda k: (f"{statistics.median(r[k] for r in ours[0]) / statistics.median(r[k] for r in res):.2f}"
+                               if ours and not name.startswith("ksight") else "")
+            md.append(f"| {probe} | {name} | {fmt(g('seen'))} / {fmt(g('expected'))} | {fmt(g('lost'))} | {fmt(g('cpu'), '{:.2f}')} | "
+                      f"{fmt(g('rss_mib'), '{:.1f}')} | {fmt(g('startup'), '{:.2f}')} | {ratio('cpu')} | {ratio('rss_mib')} | {ratio('startup')} |")
+
+    md.append("\n## 4. Daemon footprint\n")
+    md.append(f"`ksight run` with the default probes, idle for {args.idle_seconds:g} s: RSS {fmt(rss, '{:.1f}', ' MiB')}, "
+              f"CPU {fmt(cpu, '{:.2f}', '%')} of one core; a /metrics scrape of the idle daemon took "
+              f"{fmt(scrape_ms, '{:.2f}', ' ms')} for {fmt(scrape_bytes)} bytes.\n")
+    md.append("Scrape cost by series count: synthetic label sets pushed through the real aggregation core "
+              "and exporters (`build/bench/ksight_microbench`), and the per-event user-space costs:\n")
+    md.append(micro_table(micro))
+    md.append("")
+    with open(args.out, "w") as f:
+        f.write("\n".join(md) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

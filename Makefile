@@ -28,6 +28,7 @@ test: build
 # The benchmark suite (root, ~15 minutes): writes docs/performance.md.
 BENCH_ARGS ?=
 bench: build
+	@scripts/setup --bench
 	python3 bench/run.py $(BENCH_ARGS)
 
 # What runs without root: the unit tests.
@@ -35,7 +36,7 @@ unit-test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -L unit
 
 format:
-	clang-format -i $$(git ls-files '*.cpp' '*.h' | grep -v '^bpf/')
+	clang-format -i $$(git ls-files '*.cpp' '*.h' | grep -vE '^(bpf|include/ksight/abi)/')
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -77,10 +77,13 @@ void BM_BatchHandoff(benchmark::State& state) {
 BENCHMARK(BM_BatchHandoff);
 
 void fill(core::Registry& reg, size_t series) {
-  auto id = reg.add({.name = "ksight_bench_total", .help = "Synthetic series.", .label_names = {"comm", "cgroup"}});
+  auto id = reg.add({.name = "ksight_bench_total",
+                     .help = "Synthetic series.",
+                     .label_names = {"comm", "cgroup"}});
   auto w = reg.write(core::mono_ns());
   for (size_t i = 0; i < series; ++i) {
-    std::string a = "comm" + std::to_string(i % 1000), b = "/kubepods/pod" + std::to_string(i / 1000);
+    std::string a = "comm" + std::to_string(i % 1000),
+                b = "/kubepods/pod" + std::to_string(i / 1000);
     w.add(id, {a, b}, static_cast<double>(i));
   }
 }

@@ -11,6 +11,7 @@ Needs root (it loads BPF programs) and the build in ../build.
 import argparse
 import json
 import os
+import pickle
 import platform
 import re
 import shutil
@@ -318,21 +319,41 @@ def main():
     ap.add_argument("--sustain-seconds", type=float, default=60)
     ap.add_argument("--idle-seconds", type=float, default=20)
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "performance.md"))
+    ap.add_argument("--raw", default=os.path.join(BUILD, "bench-results.pickle"),
+                    help="where the raw measurements are kept (the report is rendered from them)")
+    ap.add_argument("--render-only", action="store_true", help="re-render the report from --raw")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("bench: needs root to load BPF programs")
 
-    mach = machine()
+    if args.render_only:
+        with open(args.raw, "rb") as f:
+            raw = pickle.load(f)
+    else:
+        if os.geteuid() != 0:
+            sys.exit("bench: needs root to load BPF programs")
+        raw = {"machine": machine(), "args": {k: v for k, v in vars(args).items()
+                                              if k in ("runs", "sweep_seconds", "sustain_seconds", "idle_seconds")}}
+        print("event path...", file=sys.stderr)
+        raw["event_path"] = bench_event_path(args.runs, args.sweep_seconds, args.sustain_seconds)
+        print("overhead...", file=sys.stderr)
+        raw["overhead"] = bench_overhead(args.runs)
+        print("peers...", file=sys.stderr)
+        raw["peers"] = bench_peers(args.runs)
+        print("footprint...", file=sys.stderr)
+        raw["footprint"] = bench_footprint(args.runs, args.idle_seconds)
+        with open(args.raw, "wb") as f:
+            pickle.dump(raw, f)
+    render(raw, args.out)
+
+
+def render(raw, out_path):
+    mach = raw["machine"]
+    args = argparse.Namespace(**raw["args"])
     cmd = "make bench  # = python3 bench/run.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
-    print("event path...", file=sys.stderr)
-    sweep, sustained = bench_event_path(args.runs, args.sweep_seconds, args.sustain_seconds)
-    print("overhead...", file=sys.stderr)
-    overhead = bench_overhead(args.runs)
-    print("peers...", file=sys.stderr)
-    peers = bench_peers(args.runs)
-    print("footprint...", file=sys.stderr)
-    rss, cpu, scrape_ms, scrape_bytes, micro = bench_footprint(args.runs, args.idle_seconds)
+        f"--{k.replace('_', '-')} {v:g}" for k, v in raw["args"].items())
+    sweep, sustained = raw["event_path"]
+    overhead = raw["overhead"]
+    peers = raw["peers"]
+    rss, cpu, scrape_ms, scrape_bytes, micro = raw["footprint"]
 
     md = [f"# Performance\n",
           f"Measured {mach['date']} on {mach['nproc']} CPUs ({mach['cpu']}), kernel {mach['kernel']}, "
@@ -400,7 +421,7 @@ def main():
                 continue
             res = v
             g = lambda k, rs=res: med(r[k] if r[k] is not None else float("nan") for r in rs)
-            ratio = lambda k: (f"{statistics.median(r[k] for r in ours[0]) / statistics.median(r[k] for r in res):.2f}"
+            ratio = lambda k: (f"{statistics.median(r[k] for r in ours) / statistics.median(r[k] for r in res):.2f}"
                                if ours and not name.startswith("ksight") else "")
             md.append(f"| {probe} | {name} | {fmt(g('seen'))} / {fmt(g('expected'))} | {fmt(g('lost'))} | {fmt(g('cpu'), '{:.2f}')} | "
                       f"{fmt(g('rss_mib'), '{:.1f}')} | {fmt(g('startup'), '{:.2f}')} | {ratio('cpu')} | {ratio('rss_mib')} | {ratio('startup')} |")
@@ -413,9 +434,9 @@ def main():
               "and exporters (`build/bench/ksight_microbench`), and the per-event user-space costs:\n")
     md.append(micro_table(micro))
     md.append("")
-    with open(args.out, "w") as f:
+    with open(out_path, "w") as f:
         f.write("\n".join(md) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    print(f"wrote {out_path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ namespace ksight::bpf {
 
 namespace {
 
-size_t page_size() { return static_cast<size_t>(::sysconf(_SC_PAGESIZE)); }
+size_t page_size() {
+  return static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+}
 
 int on_ring_record(void* ctx, void* data, size_t size) {
   static_cast<RecordHandler*>(ctx)->on_record(data, size);
@@ -102,7 +104,9 @@ EventChannel& EventChannel::operator=(EventChannel&& o) noexcept {
   return *this;
 }
 
-EventChannel::~EventChannel() { release(); }
+EventChannel::~EventChannel() {
+  release();
+}
 
 void EventChannel::release() {
   if (ring_) ring_buffer__free(ring_);

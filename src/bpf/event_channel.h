@@ -55,7 +55,8 @@ class EventChannel {
   double fill_ratio() const;
 
  private:
-  EventChannel(ChannelKind kind, Fd map, size_t bytes) : kind_(kind), map_(std::move(map)), bytes_(bytes) {}
+  EventChannel(ChannelKind kind, Fd map, size_t bytes)
+      : kind_(kind), map_(std::move(map)), bytes_(bytes) {}
   void release();
 
   ChannelKind kind_;

@@ -19,12 +19,16 @@ namespace ksight::bpf {
 namespace {
 
 bool exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 
-Availability yes() { return {true, {}}; }
-Availability no(std::string why) { return {false, std::move(why)}; }
+Availability yes() {
+  return {true, {}};
+}
+Availability no(std::string why) {
+  return {false, std::move(why)};
+}
 
 // "sched/sched_process_exec" -> "sched_process_exec"
 std::string_view event_name(std::string_view target) {
@@ -36,7 +40,9 @@ std::string_view event_name(std::string_view target) {
 
 KernelFeatures::KernelFeatures(std::set<std::string> disabled) : disabled_(std::move(disabled)) {}
 
-KernelFeatures::~KernelFeatures() { btf__free(vmlinux_); }
+KernelFeatures::~KernelFeatures() {
+  btf__free(vmlinux_);
+}
 
 Availability KernelFeatures::btf() {
   if (!btf_loaded_) {
@@ -118,7 +124,8 @@ Availability KernelFeatures::load_tracing_prog(int attach_type, int btf_id, std:
       {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
       {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
   };
-  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = static_cast<bpf_attach_type>(attach_type),
+  LIBBPF_OPTS(bpf_prog_load_opts, opts,
+              .expected_attach_type = static_cast<bpf_attach_type>(attach_type),
               .attach_btf_id = static_cast<__u32>(btf_id));
   Fd fd(bpf_prog_load(BPF_PROG_TYPE_TRACING, "ksight_probe", "GPL", insns, 2, &opts));
   if (!fd) return no(std::string(what) + " program load failed: " + std::strerror(errno));
@@ -164,7 +171,8 @@ Availability KernelFeatures::probe_attach(AttachMethod method, std::string_view 
       attr.config = PERF_COUNT_SW_CPU_CLOCK;
       attr.sample_freq = 1;
       attr.freq = 1;
-      Fd fd(static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
+      Fd fd(static_cast<int>(
+          ::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
       if (!fd) return no(std::string("perf_event_open(cpu-clock): ") + std::strerror(errno));
       return yes();
     }

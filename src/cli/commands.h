@@ -11,6 +11,9 @@ struct RunFlags {
   std::string listen;
   std::string otlp_file;
   std::string otlp_interval;
+  std::string otlp_endpoint;
+  std::vector<std::string> otlp_headers;  // NAME=VALUE
+  bool otlp_gzip = false;
   std::string events_file;
   std::string probes;  // comma-separated
   std::string log_level;

@@ -58,9 +58,8 @@ int fail(int code, const std::string& message) {
 }
 
 std::string privilege_hint(const std::string& error) {
-  if (::geteuid() != 0 &&
-      (error.find("Operation not permitted") != std::string::npos ||
-       error.find("Permission denied") != std::string::npos)) {
+  if (::geteuid() != 0 && (error.find("Operation not permitted") != std::string::npos ||
+                           error.find("Permission denied") != std::string::npos)) {
     return " (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE; "
            "tracepoint attach also needs CAP_SYS_ADMIN on kernels before 5.8)";
   }

@@ -14,26 +14,39 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "\nEXAMPLES:\n"
-      "  ksight run                          # daemon on the embedded default config, /metrics on :9437\n"
+      "  ksight run                          # daemon on the embedded default config, /metrics on "
+      ":9437\n"
       "  ksight run --config /etc/ksight/ksight.yaml\n"
       "  ksight trace exec                   # every exec, as columns\n"
       "  ksight trace exec,exit -o json --duration 10s\n"
       "  ksight probes                       # what this kernel allows\n");
 
   RunFlags run;
-  auto* run_cmd = app.add_subcommand("run", "Run the node daemon: Prometheus /metrics, OTLP, events");
-  run_cmd->add_option("-c,--config", run.config_file, "YAML config file (default: the embedded one)")
+  auto* run_cmd =
+      app.add_subcommand("run", "Run the node daemon: Prometheus /metrics, OTLP, events");
+  run_cmd
+      ->add_option("-c,--config", run.config_file, "YAML config file (default: the embedded one)")
       ->check(CLI::ExistingFile);
   run_cmd->add_option("--listen", run.listen, "ADDRESS:PORT for /metrics (default 0.0.0.0:9437)");
-  run_cmd->add_option("--otlp-file", run.otlp_file, "write OTLP/JSON here each interval ('-': stdout)");
+  run_cmd->add_option("--otlp-file", run.otlp_file,
+                      "write OTLP/JSON here each interval ('-': stdout)");
   run_cmd->add_option("--otlp-interval", run.otlp_interval, "OTLP export interval, e.g. 10s");
-  run_cmd->add_option("--events-file", run.events_file, "write events as JSON lines here ('-': stdout)");
-  run_cmd->add_option("--probes", run.probes, "comma-separated probes to load (default: exec,exit)");
+  run_cmd->add_option("--otlp-endpoint", run.otlp_endpoint,
+                      "push OTLP/HTTP to this collector, e.g. http://collector:4318 "
+                      "(default: $OTEL_EXPORTER_OTLP_ENDPOINT)");
+  run_cmd->add_option("--otlp-header", run.otlp_headers,
+                      "extra OTLP request header NAME=VALUE (repeatable)");
+  run_cmd->add_flag("--otlp-gzip", run.otlp_gzip, "gzip OTLP/HTTP request bodies");
+  run_cmd->add_option("--events-file", run.events_file,
+                      "write events as JSON lines here ('-': stdout)");
+  run_cmd->add_option("--probes", run.probes,
+                      "comma-separated probes to load (default: exec,exit)");
   run_cmd->add_flag("--force-perf-buffer", run.force_perf_buffer,
                     "use the perf buffer even where the ring buffer works");
-  run_cmd->add_option("--disable-feature", run.disable_features,
-                      "treat a kernel feature as missing (tp_btf, raw_tp, tracepoint, fentry, "
-                      "kprobe, ringbuf)")
+  run_cmd
+      ->add_option("--disable-feature", run.disable_features,
+                   "treat a kernel feature as missing (tp_btf, raw_tp, tracepoint, fentry, "
+                   "kprobe, ringbuf)")
       ->delimiter(',');
   run_cmd->add_option("--log-level", run.log_level, "trace, debug, info, warn, error");
 
@@ -42,14 +55,16 @@ int main(int argc, char** argv) {
   trace_cmd->add_option("probes", trace.probes, "PROBE[,PROBE...] (see ksight probes)")->required();
   trace_cmd->add_option("-o,--output", trace.output, "text (columns) or json (JSON lines)")
       ->check(CLI::IsMember({"text", "json"}));
-  trace_cmd->add_option("-d,--duration", trace.duration, "stop after this long, e.g. 500ms, 10s, 5m");
+  trace_cmd->add_option("-d,--duration", trace.duration,
+                        "stop after this long, e.g. 500ms, 10s, 5m");
   trace_cmd->add_option("-p,--pid", trace.pid, "only this process (thread group id)");
   trace_cmd->add_option("--comm", trace.comm, "only processes with this command name");
   trace_cmd->add_option("-n,--count", trace.count, "stop after printing this many events");
   trace_cmd->add_flag("--force-perf-buffer", trace.force_perf_buffer,
                       "use the perf buffer even where the ring buffer works");
-  trace_cmd->add_option("--disable-feature", trace.disable_features,
-                        "treat a kernel feature as missing, to force a fallback")
+  trace_cmd
+      ->add_option("--disable-feature", trace.disable_features,
+                   "treat a kernel feature as missing, to force a fallback")
       ->delimiter(',');
   trace_cmd->add_option("--log-level", trace.log_level, "log level on stderr (default warn)");
   trace_cmd->footer(
@@ -61,10 +76,12 @@ int main(int argc, char** argv) {
       "  ksight trace exec,exit --count 100\n");
 
   ProbesFlags probes;
-  auto* probes_cmd = app.add_subcommand("probes", "List probes: available here or not, attach method, why");
+  auto* probes_cmd =
+      app.add_subcommand("probes", "List probes: available here or not, attach method, why");
   probes_cmd->add_flag("--json", probes.json, "print JSON");
-  probes_cmd->add_option("--disable-feature", probes.disable_features,
-                         "treat a kernel feature as missing")
+  probes_cmd
+      ->add_option("--disable-feature", probes.disable_features,
+                   "treat a kernel feature as missing")
       ->delimiter(',');
 
   try {

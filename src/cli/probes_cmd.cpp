@@ -17,8 +17,8 @@ int run_probes(const ProbesFlags& flags) {
   auto rb = features.ringbuf();
   nlohmann::json out = nlohmann::json::array();
   if (!flags.json) {
-    std::printf("event channel: %s\n\n", rb.ok ? "ring buffer"
-                                              : ("perf buffer (" + rb.reason + ")").c_str());
+    std::printf("event channel: %s\n\n",
+                rb.ok ? "ring buffer" : ("perf buffer (" + rb.reason + ")").c_str());
     std::printf("%-8s %-9s %-8s %-11s %-27s %s\n", "PROBE", "AVAILABLE", "DEFAULT", "ATTACH",
                 "TARGET", "NOTES");
   }

@@ -1,16 +1,21 @@
 // ksight run: the node daemon.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "config/units.h"
 #include "core/clock.h"
+#include "export/http_server.h"
 #include "export/jsonlines.h"
 #include "export/otlp.h"
-#include "export/prometheus.h"
+#include "export/otlp_http.h"
 #include "version.h"
 
 namespace ksight::cli {
@@ -26,7 +31,13 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-// Flags override the file (or the embedded default), key by key.
+const char* env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
+
+// Flags override the file (or the embedded default), key by key; the
+// standard OTEL_* variables fill in what neither sets.
 std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
   auto loaded = f.config_file.empty() ? config::parse_config("", "<default>")
                                       : config::load_config_file(f.config_file);
@@ -39,6 +50,19 @@ std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
     if (!d) return std::unexpected("--otlp-interval: " + d.error());
     c.otlp.interval_ns = *d;
   }
+  if (!f.otlp_endpoint.empty()) c.otlp.endpoint = f.otlp_endpoint;
+  if (c.otlp.endpoint.empty() && env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    c.otlp.endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT");
+  if (const char* h = env("OTEL_EXPORTER_OTLP_HEADERS")) {
+    for (auto& [k, v] : exporters::parse_otel_pairs(h)) c.otlp.headers.try_emplace(k, v);
+  }
+  for (const auto& h : f.otlp_headers) {
+    auto eq = h.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return std::unexpected("--otlp-header: expected NAME=VALUE, got '" + h + "'");
+    c.otlp.headers[h.substr(0, eq)] = h.substr(eq + 1);
+  }
+  if (f.otlp_gzip) c.otlp.gzip = true;
   if (!f.events_file.empty()) c.events.file = f.events_file;
   if (!f.probes.empty()) c.probes = split_list(f.probes);
   if (!f.log_level.empty()) c.log_level = f.log_level;
@@ -49,31 +73,147 @@ std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
   return c;
 }
 
-class OtlpExporter {
- public:
-  OtlpExporter(std::FILE* out, core::Registry& reg, exporters::OtlpLogBuffer* logs)
-      : out_(out), reg_(reg), logs_(logs), resource_(exporters::OtlpResource::for_this_host()) {}
-  ~OtlpExporter() {
-    if (out_ && out_ != stdout) std::fclose(out_);
+exporters::OtlpResource resource() {
+  auto r = exporters::OtlpResource::for_this_host();
+  if (const char* attrs = env("OTEL_RESOURCE_ATTRIBUTES")) {
+    for (auto& [k, v] : exporters::parse_otel_pairs(attrs)) {
+      auto it = std::find_if(r.attributes.begin(), r.attributes.end(),
+                             [&](const auto& kv) { return kv.first == k; });
+      if (it != r.attributes.end())
+        it->second = v;
+      else
+        r.attributes.emplace_back(k, v);
+    }
   }
-  void write() {
+  return r;
+}
+
+// Every interval: one metrics document and one logs document, to the file
+// and/or the collector.
+class OtlpOutput {
+ public:
+  OtlpOutput(const config::Config& c, core::Registry& reg) : reg_(reg), resource_(resource()) {
+    if (!c.otlp.file.empty()) {
+      file_ = c.otlp.file == "-" ? stdout : std::fopen(c.otlp.file.c_str(), "a");
+      if (!file_) throw std::runtime_error("cannot open OTLP file " + c.otlp.file);
+    }
+    if (!c.otlp.endpoint.empty()) {
+      http_ = std::make_unique<exporters::OtlpHttpExporter>(exporters::OtlpHttpOptions{
+          .endpoint = c.otlp.endpoint,
+          .headers = c.otlp.headers,
+          .gzip = c.otlp.gzip,
+          .timeout = std::chrono::milliseconds(c.otlp.timeout_ns / 1'000'000),
+          .max_queue_bytes = c.otlp.queue_bytes,
+          .max_backoff = std::chrono::milliseconds(c.otlp.max_backoff_ns / 1'000'000)});
+      register_http_metrics();
+    }
+    shutdown_budget_ = std::chrono::milliseconds(c.otlp.shutdown_timeout_ns / 1'000'000);
+  }
+  ~OtlpOutput() {
+    if (refresher_) reg_.remove_refresher(*refresher_);
+    if (file_ && file_ != stdout) std::fclose(file_);
+  }
+  bool enabled() const { return file_ || http_; }
+  exporters::OtlpLogBuffer& logs() { return logs_; }
+
+  void export_now() {
     // One clock reading for both: series start times and the export time are
     // converted the same way, so start <= time holds.
     const uint64_t now = core::mono_ns();
-    auto doc = exporters::otlp_metrics_json(reg_.collect(now), resource_, core::mono_to_unix_ns(now));
-    std::fprintf(out_, "%s\n", doc.c_str());
-    if (logs_) {
-      auto log_doc = logs_->take_json(resource_);
-      if (!log_doc.empty()) std::fprintf(out_, "%s\n", log_doc.c_str());
+    std::string metrics =
+        exporters::otlp_metrics_json(reg_.collect(now), resource_, core::mono_to_unix_ns(now));
+    std::string logs = logs_.take_json(resource_);
+    if (file_) {
+      std::fprintf(file_, "%s\n", metrics.c_str());
+      if (!logs.empty()) std::fprintf(file_, "%s\n", logs.c_str());
+      std::fflush(file_);
     }
-    std::fflush(out_);
+    if (http_) {
+      http_->enqueue(exporters::OtlpSignal::metrics, std::move(metrics));
+      if (!logs.empty()) http_->enqueue(exporters::OtlpSignal::logs, std::move(logs));
+    }
+  }
+
+  // The last export, then a bounded wait for the collector.
+  void finish() {
+    export_now();
+    if (http_) {
+      http_->shutdown(shutdown_budget_);
+      auto s = http_->stats();
+      uint64_t left = s.shutdown[0] + s.shutdown[1];
+      if (left) spdlog::warn("OTLP: {} documents not delivered before the shutdown timeout", left);
+    }
   }
 
  private:
-  std::FILE* out_;
+  void register_http_metrics() {
+    auto requests =
+        reg_.add({.name = "ksight_otlp_export_requests_total",
+                  .help = "OTLP/HTTP requests by signal and result: sent (accepted), "
+                          "retry (failed, will be retried), rejected (refused, dropped).",
+                  .kind = core::MetricKind::counter,
+                  .label_names = {"signal", "result"},
+                  .expires = false});
+    auto dropped = reg_.add({.name = "ksight_otlp_export_dropped_total",
+                             .help = "OTLP documents dropped, by signal and reason: queue_full, "
+                                     "rejected, shutdown.",
+                             .kind = core::MetricKind::counter,
+                             .label_names = {"signal", "reason"},
+                             .expires = false});
+    auto queued = reg_.add({.name = "ksight_otlp_export_queue_bytes",
+                            .help = "Bytes of OTLP documents waiting to be sent.",
+                            .kind = core::MetricKind::gauge,
+                            .expires = false});
+    auto* http = http_.get();
+    refresher_ = reg_.add_refresher([=](core::Registry::Writer& w) {
+      auto s = http->stats();
+      for (size_t i = 0; i < 2; ++i) {
+        std::string_view sig = exporters::to_string(static_cast<exporters::OtlpSignal>(i));
+        w.set(requests, {sig, "sent"}, static_cast<double>(s.sent[i]));
+        w.set(requests, {sig, "retry"}, static_cast<double>(s.retries[i]));
+        w.set(requests, {sig, "rejected"}, static_cast<double>(s.rejected[i]));
+        w.set(dropped, {sig, "queue_full"}, static_cast<double>(s.queue_full[i]));
+        w.set(dropped, {sig, "rejected"}, static_cast<double>(s.rejected[i]));
+        w.set(dropped, {sig, "shutdown"}, static_cast<double>(s.shutdown[i]));
+      }
+      w.set(queued, {}, static_cast<double>(s.queue_bytes));
+    });
+  }
+
   core::Registry& reg_;
-  exporters::OtlpLogBuffer* logs_;
   exporters::OtlpResource resource_;
+  exporters::OtlpLogBuffer logs_{16u << 20};
+  std::FILE* file_ = nullptr;
+  std::unique_ptr<exporters::OtlpHttpExporter> http_;
+  std::optional<size_t> refresher_;
+  std::chrono::milliseconds shutdown_budget_{5000};
+};
+
+// What /readyz reports: ready once every configured probe is attached.
+class ReadyState {
+ public:
+  void set(std::vector<runtime::ProbeStatus> status) {
+    std::lock_guard lock(mu_);
+    status_ = std::move(status);
+    started_ = true;
+  }
+  exporters::Readiness get() const {
+    std::lock_guard lock(mu_);
+    if (!started_) return {false, "probes are loading\n"};
+    exporters::Readiness r{true, {}};
+    for (const auto& s : status_) {
+      if (!s.up) {
+        r.ready = false;
+        r.detail += "probe " + s.name + " is off: " + s.reason + "\n";
+      }
+    }
+    return r;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  bool started_ = false;
+  std::vector<runtime::ProbeStatus> status_;
 };
 
 }  // namespace
@@ -85,8 +225,9 @@ int run_daemon(const RunFlags& flags) {
   setup_logging(c.log_level);
   block_stop_signals();
 
-  core::Registry registry(core::Registry::Options{.default_max_series = c.metrics.max_series_per_metric,
-                                                  .series_ttl_ns = c.metrics.series_ttl_ns});
+  core::Registry registry(
+      core::Registry::Options{.default_max_series = c.metrics.max_series_per_metric,
+                              .series_ttl_ns = c.metrics.series_ttl_ns});
 
   std::vector<core::EventSink*> sinks;
   std::FILE* events_out = nullptr;
@@ -97,49 +238,57 @@ int run_daemon(const RunFlags& flags) {
     json_sink = std::make_unique<exporters::JsonLinesSink>(events_out);
     sinks.push_back(json_sink.get());
   }
-  std::unique_ptr<exporters::OtlpLogBuffer> otlp_logs;
-  std::unique_ptr<OtlpExporter> otlp;
-  if (!c.otlp.file.empty()) {
-    std::FILE* out = exporters::OtlpFileWriter::open(c.otlp.file);
-    if (!out) return fail(kExitFailure, "cannot open OTLP file " + c.otlp.file);
-    otlp_logs = std::make_unique<exporters::OtlpLogBuffer>(16u << 20);
-    sinks.push_back(otlp_logs.get());
-    otlp = std::make_unique<OtlpExporter>(out, registry, otlp_logs.get());
+  std::unique_ptr<OtlpOutput> otlp;
+  try {
+    otlp = std::make_unique<OtlpOutput>(c, registry);
+  } catch (const std::exception& e) {
+    return fail(kExitFailure, e.what());
+  }
+  if (otlp->enabled()) {
+    sinks.push_back(&otlp->logs());
     auto dropped = registry.add({.name = "ksight_export_dropped_events_total",
                                  .help = "Events an exporter dropped because its buffer was full.",
                                  .kind = core::MetricKind::counter,
                                  .label_names = {"exporter"},
                                  .expires = false});
-    auto* logs = otlp_logs.get();
+    auto* logs = &otlp->logs();
     registry.add_refresher([dropped, logs](core::Registry::Writer& w) {
       w.set(dropped, {"otlp_logs"}, static_cast<double>(logs->dropped()));
     });
   }
 
-  std::unique_ptr<exporters::MetricsServer> server;
+  ReadyState ready;
+  std::unique_ptr<exporters::HttpServer> server;
   try {
-    server = std::make_unique<exporters::MetricsServer>(c.listen, registry);
+    server = std::make_unique<exporters::HttpServer>(
+        exporters::HttpOptions{.listen = c.listen,
+                               .tls_cert_file = c.web.tls_cert_file,
+                               .tls_key_file = c.web.tls_key_file,
+                               .basic_auth_users = c.web.basic_auth_users},
+        registry, [&ready] { return ready.get(); });
   } catch (const std::exception& e) {
     return fail(kExitFailure, e.what());
   }
 
   auto agent = runtime::Agent::start(agent_options(c), registry, sinks);
   if (!agent) return fail(kExitFailure, agent.error() + privilege_hint(agent.error()));
-  spdlog::info("ksight {} running: /metrics on {} (port {}), event channel {}", KSIGHT_VERSION,
-               c.listen, server->port(), bpf::to_string((*agent)->channel_kind()));
+  ready.set((*agent)->status());
+  spdlog::info("ksight {} running: /metrics on {}{} (port {}), event channel {}", KSIGHT_VERSION,
+               server->tls() ? "https://" : "", c.listen, server->port(),
+               bpf::to_string((*agent)->channel_kind()));
 
   const uint64_t interval = c.otlp.interval_ns;
   uint64_t next_export = core::mono_ns() + interval;
   int sig = 0;
   while ((sig = wait_for_signal(std::chrono::milliseconds(100))) == 0) {
-    if (otlp && core::mono_ns() >= next_export) {
-      otlp->write();
+    if (otlp->enabled() && core::mono_ns() >= next_export) {
+      otlp->export_now();
       next_export += interval;
     }
   }
   spdlog::info("received {}, detaching", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*agent)->stop();
-  if (otlp) otlp->write();  // the final state, with every event read before stop
+  if (otlp->enabled()) otlp->finish();  // the final state, with every event read before stop
   if (events_out) std::fflush(events_out);
   agent->reset();  // detach and unload before the exporters go
   if (events_out && events_out != stdout) std::fclose(events_out);

@@ -56,9 +56,9 @@ int run_trace(const TraceFlags& flags) {
 
   std::span<const std::string_view> columns;
   if (names.size() == 1) columns = probes::find_probe(names.front())->columns;
-  TracePrinter printer(stdout,
-                       flags.output == "json" ? TracePrinter::Format::json : TracePrinter::Format::text,
-                       columns, flags.count);
+  TracePrinter printer(
+      stdout, flags.output == "json" ? TracePrinter::Format::json : TracePrinter::Format::text,
+      columns, flags.count);
   core::Registry registry;
   auto agent = runtime::Agent::start(opts, registry, {&printer});
   if (!agent) return fail(kExitFailure, agent.error() + privilege_hint(agent.error()));

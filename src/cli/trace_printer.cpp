@@ -30,7 +30,8 @@ void append_value(std::string& out, const core::Field& f) {
 
 void pad(std::string& out, size_t start, int width) {
   size_t used = out.size() - start;
-  if (width > 0 && used < static_cast<size_t>(width)) out.append(static_cast<size_t>(width) - used, ' ');
+  if (width > 0 && used < static_cast<size_t>(width))
+    out.append(static_cast<size_t>(width) - used, ' ');
   out.push_back(' ');
 }
 
@@ -65,7 +66,8 @@ void TracePrinter::header() {
   } else {
     for (auto c : columns_) {
       s = h.size();
-      for (char ch : c) h.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+      for (char ch : c)
+        h.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
       pad(h, s, column_width(c));
     }
   }
@@ -110,8 +112,10 @@ void TracePrinter::on_event(const core::EventView& ev) {
       for (auto c : columns_) {
         s = line_.size();
         const core::Field* f = ev.find(c);
-        if (f) append_value(line_, *f);
-        else line_.push_back('-');
+        if (f)
+          append_value(line_, *f);
+        else
+          line_.push_back('-');
         pad(line_, s, column_width(c));
       }
     }

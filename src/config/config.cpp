@@ -31,15 +31,17 @@ class Applier {
       } else if (key == "probes") {
         if (!string_list(key, v, c.probes)) return error();
       } else if (key == "channel") {
-        if (!section(key, v, {"size", "drain_interval", "wakeup_fill", "force_perf_buffer"})) return error();
+        if (!section(key, v, {"size", "drain_interval", "wakeup_fill", "force_perf_buffer"}))
+          return error();
         if (v["size"] && !size(key + ".size", v["size"], c.channel.size_bytes)) return error();
         if (v["drain_interval"] &&
             !duration(key + ".drain_interval", v["drain_interval"], c.channel.drain_interval_ns))
           return error();
-        if (v["wakeup_fill"] && !number(key + ".wakeup_fill", v["wakeup_fill"], c.channel.wakeup_fill))
+        if (v["wakeup_fill"] &&
+            !number(key + ".wakeup_fill", v["wakeup_fill"], c.channel.wakeup_fill))
           return error();
-        if (v["force_perf_buffer"] &&
-            !boolean(key + ".force_perf_buffer", v["force_perf_buffer"], c.channel.force_perf_buffer))
+        if (v["force_perf_buffer"] && !boolean(key + ".force_perf_buffer", v["force_perf_buffer"],
+                                               c.channel.force_perf_buffer))
           return error();
       } else if (key == "queue") {
         if (!section(key, v, {"batches", "batch_size"})) return error();
@@ -52,12 +54,42 @@ class Applier {
             !count(key + ".max_series_per_metric", v["max_series_per_metric"],
                    c.metrics.max_series_per_metric))
           return error();
-        if (v["series_ttl"] && !duration(key + ".series_ttl", v["series_ttl"], c.metrics.series_ttl_ns))
+        if (v["series_ttl"] &&
+            !duration(key + ".series_ttl", v["series_ttl"], c.metrics.series_ttl_ns))
+          return error();
+      } else if (key == "web") {
+        if (!section(key, v, {"tls_cert_file", "tls_key_file", "basic_auth_users"})) return error();
+        if (v["tls_cert_file"] &&
+            !scalar(key + ".tls_cert_file", v["tls_cert_file"], c.web.tls_cert_file))
+          return error();
+        if (v["tls_key_file"] &&
+            !scalar(key + ".tls_key_file", v["tls_key_file"], c.web.tls_key_file))
+          return error();
+        if (v["basic_auth_users"] &&
+            !string_map(key + ".basic_auth_users", v["basic_auth_users"], c.web.basic_auth_users))
           return error();
       } else if (key == "otlp") {
-        if (!section(key, v, {"file", "interval"})) return error();
+        if (!section(key, v,
+                     {"file", "interval", "endpoint", "headers", "gzip", "timeout", "queue_size",
+                      "shutdown_timeout", "max_backoff"}))
+          return error();
         if (v["file"] && !scalar(key + ".file", v["file"], c.otlp.file)) return error();
         if (v["interval"] && !duration(key + ".interval", v["interval"], c.otlp.interval_ns))
+          return error();
+        if (v["endpoint"] && !scalar(key + ".endpoint", v["endpoint"], c.otlp.endpoint))
+          return error();
+        if (v["headers"] && !string_map(key + ".headers", v["headers"], c.otlp.headers))
+          return error();
+        if (v["gzip"] && !boolean(key + ".gzip", v["gzip"], c.otlp.gzip)) return error();
+        if (v["timeout"] && !duration(key + ".timeout", v["timeout"], c.otlp.timeout_ns))
+          return error();
+        if (v["queue_size"] && !size(key + ".queue_size", v["queue_size"], c.otlp.queue_bytes))
+          return error();
+        if (v["max_backoff"] &&
+            !duration(key + ".max_backoff", v["max_backoff"], c.otlp.max_backoff_ns))
+          return error();
+        if (v["shutdown_timeout"] &&
+            !duration(key + ".shutdown_timeout", v["shutdown_timeout"], c.otlp.shutdown_timeout_ns))
           return error();
       } else if (key == "events") {
         if (!section(key, v, {"file"})) return error();
@@ -69,8 +101,9 @@ class Applier {
       } else if (key == "log_level") {
         if (!scalar(key, v, c.log_level)) return error();
       } else {
-        return fail(key, "a known key (listen, probes, channel, queue, metrics, otlp, events, "
-                         "bpf_stats, disable_features, log_level)",
+        return fail(key,
+                    "a known key (listen, probes, channel, queue, metrics, web, otlp, events, "
+                    "bpf_stats, disable_features, log_level)",
                     "unknown key");
       }
     }
@@ -116,6 +149,16 @@ class Applier {
     }
     return true;
   }
+  bool string_map(const std::string& key, const YAML::Node& v,
+                  std::map<std::string, std::string>& out) {
+    if (!v.IsMap()) return set(key, "a mapping of names to strings");
+    out.clear();
+    for (const auto& kv : v) {
+      if (!kv.second.IsScalar()) return set(key + "." + kv.first.as<std::string>(), "a string");
+      out[kv.first.as<std::string>()] = kv.second.as<std::string>();
+    }
+    return true;
+  }
   bool boolean(const std::string& key, const YAML::Node& v, bool& out) {
     if (!v.IsScalar() || !YAML::convert<bool>::decode(v, out)) return set(key, "true or false");
     return true;
@@ -125,7 +168,8 @@ class Applier {
     return true;
   }
   bool count(const std::string& key, const YAML::Node& v, uint64_t& out) {
-    if (!v.IsScalar() || !YAML::convert<uint64_t>::decode(v, out)) return set(key, "a whole number");
+    if (!v.IsScalar() || !YAML::convert<uint64_t>::decode(v, out))
+      return set(key, "a whole number");
     return true;
   }
   bool duration(const std::string& key, const YAML::Node& v, uint64_t& out) {
@@ -220,9 +264,25 @@ std::expected<void, std::string> validate(const Config& c, std::string_view sour
   if (c.metrics.max_series_per_metric == 0)
     return bad("metrics.max_series_per_metric", "must be at least 1");
   if (c.otlp.interval_ns < 100'000'000) return bad("otlp.interval", "must be at least 100ms");
+  if (!c.otlp.endpoint.empty() && c.otlp.endpoint.rfind("http://", 0) != 0 &&
+      c.otlp.endpoint.rfind("https://", 0) != 0)
+    return bad("otlp.endpoint",
+               "expected an http:// or https:// URL, got '" + c.otlp.endpoint + "'");
+  if (c.otlp.timeout_ns < 1'000'000) return bad("otlp.timeout", "must be at least 1ms");
+  if (c.otlp.queue_bytes < 4096) return bad("otlp.queue_size", "must be at least 4KiB");
+  if (c.otlp.max_backoff_ns < 1'000'000'000) return bad("otlp.max_backoff", "must be at least 1s");
+  if (c.web.tls_cert_file.empty() != c.web.tls_key_file.empty())
+    return bad(c.web.tls_cert_file.empty() ? "web.tls_cert_file" : "web.tls_key_file",
+               "TLS needs both web.tls_cert_file and web.tls_key_file");
+  for (const auto& [user, hash] : c.web.basic_auth_users) {
+    if (hash.rfind("$2", 0) != 0)
+      return bad("web.basic_auth_users." + user,
+                 "expected a bcrypt hash ($2y$...), not a plain password");
+  }
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.count(c.log_level))
-    return bad("log_level", "expected trace, debug, info, warn, error or off, got '" + c.log_level + "'");
+    return bad("log_level",
+               "expected trace, debug, info, warn, error or off, got '" + c.log_level + "'");
   return {};
 }
 

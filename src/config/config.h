@@ -4,6 +4,7 @@
 // what was expected.
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,9 +28,21 @@ struct Config {
     uint64_t max_series_per_metric = 0;
     uint64_t series_ttl_ns = 0;
   } metrics;
+  struct Web {
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::map<std::string, std::string> basic_auth_users;
+  } web;
   struct Otlp {
     std::string file;
     uint64_t interval_ns = 0;
+    std::string endpoint;
+    std::map<std::string, std::string> headers;
+    bool gzip = false;
+    uint64_t timeout_ns = 0;
+    uint64_t queue_bytes = 0;
+    uint64_t shutdown_timeout_ns = 0;
+    uint64_t max_backoff_ns = 0;
   } otlp;
   struct Events {
     std::string file;

@@ -6,8 +6,8 @@
 namespace ksight::config {
 
 std::expected<uint64_t, std::string> parse_duration_ns(std::string_view text) {
-  const std::string bad = "invalid duration '" + std::string(text) +
-                          "' (expected e.g. 500ms, 10s, 5m, 1h30m)";
+  const std::string bad =
+      "invalid duration '" + std::string(text) + "' (expected e.g. 500ms, 10s, 5m, 1h30m)";
   if (text.empty()) return std::unexpected(bad);
   uint64_t total = 0;
   size_t i = 0;
@@ -20,14 +20,22 @@ std::expected<uint64_t, std::string> parse_duration_ns(std::string_view text) {
     while (j < text.size() && std::isalpha(static_cast<unsigned char>(text[j]))) ++j;
     std::string_view unit = text.substr(i, j - i);
     uint64_t mult = 0;
-    if (unit == "ns") mult = 1;
-    else if (unit == "us") mult = 1'000;
-    else if (unit == "ms") mult = 1'000'000;
-    else if (unit == "s") mult = 1'000'000'000ull;
-    else if (unit == "m") mult = 60'000'000'000ull;
-    else if (unit == "h") mult = 3'600'000'000'000ull;
-    else if (unit == "d") mult = 86'400'000'000'000ull;
-    else return std::unexpected(bad);
+    if (unit == "ns")
+      mult = 1;
+    else if (unit == "us")
+      mult = 1'000;
+    else if (unit == "ms")
+      mult = 1'000'000;
+    else if (unit == "s")
+      mult = 1'000'000'000ull;
+    else if (unit == "m")
+      mult = 60'000'000'000ull;
+    else if (unit == "h")
+      mult = 3'600'000'000'000ull;
+    else if (unit == "d")
+      mult = 86'400'000'000'000ull;
+    else
+      return std::unexpected(bad);
     total += n * mult;
     i = j;
   }
@@ -35,18 +43,23 @@ std::expected<uint64_t, std::string> parse_duration_ns(std::string_view text) {
 }
 
 std::expected<uint64_t, std::string> parse_size_bytes(std::string_view text) {
-  const std::string bad = "invalid size '" + std::string(text) +
-                          "' (expected e.g. 4096, 256KiB, 8MiB, 1GiB)";
+  const std::string bad =
+      "invalid size '" + std::string(text) + "' (expected e.g. 4096, 256KiB, 8MiB, 1GiB)";
   uint64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (ec != std::errc() || end == text.data()) return std::unexpected(bad);
   std::string_view unit(end, static_cast<size_t>(text.data() + text.size() - end));
   uint64_t mult = 0;
-  if (unit.empty() || unit == "B") mult = 1;
-  else if (unit == "KiB" || unit == "K" || unit == "k") mult = 1ull << 10;
-  else if (unit == "MiB" || unit == "M") mult = 1ull << 20;
-  else if (unit == "GiB" || unit == "G") mult = 1ull << 30;
-  else return std::unexpected(bad);
+  if (unit.empty() || unit == "B")
+    mult = 1;
+  else if (unit == "KiB" || unit == "K" || unit == "k")
+    mult = 1ull << 10;
+  else if (unit == "MiB" || unit == "M")
+    mult = 1ull << 20;
+  else if (unit == "GiB" || unit == "G")
+    mult = 1ull << 30;
+  else
+    return std::unexpected(bad);
   return n * mult;
 }
 

@@ -12,8 +12,12 @@ inline uint64_t clock_ns(clockid_t id) {
   clock_gettime(id, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
-inline uint64_t mono_ns() { return clock_ns(CLOCK_MONOTONIC); }
-inline uint64_t unix_ns() { return clock_ns(CLOCK_REALTIME); }
+inline uint64_t mono_ns() {
+  return clock_ns(CLOCK_MONOTONIC);
+}
+inline uint64_t unix_ns() {
+  return clock_ns(CLOCK_REALTIME);
+}
 
 // Converts a CLOCK_MONOTONIC reading to Unix-epoch nanoseconds.
 inline uint64_t mono_to_unix_ns(uint64_t mono) {

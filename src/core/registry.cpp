@@ -31,7 +31,9 @@ FamilyId Registry::add(MetricDesc desc) {
   return families_.size() - 1;
 }
 
-Registry::Writer Registry::write(uint64_t now_mono_ns) { return Writer(*this, now_mono_ns); }
+Registry::Writer Registry::write(uint64_t now_mono_ns) {
+  return Writer(*this, now_mono_ns);
+}
 
 size_t Registry::add_refresher(std::function<void(Writer&)> fn) {
   std::lock_guard lock(mu_);
@@ -122,7 +124,8 @@ void Registry::expire_locked(uint64_t now) {
   for (auto& fam : families_) {
     if (!fam.desc->expires) continue;
     std::erase_if(fam.series, [&](const auto& kv) {
-      return now > kv.second.updated_mono_ns && now - kv.second.updated_mono_ns > opts_.series_ttl_ns;
+      return now > kv.second.updated_mono_ns &&
+             now - kv.second.updated_mono_ns > opts_.series_ttl_ns;
     });
   }
 }

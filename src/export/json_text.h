@@ -15,11 +15,21 @@ inline void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c >= 0x80) {
           // Kernel strings are bytes, not necessarily UTF-8: escape anything
@@ -44,10 +54,18 @@ void append_number(std::string& out, T v) {
 
 inline void append_field_value(std::string& out, const core::Field& f) {
   switch (f.type) {
-    case core::Field::Type::i64: append_number(out, f.i); break;
-    case core::Field::Type::u64: append_number(out, f.u); break;
-    case core::Field::Type::f64: append_number(out, f.d); break;
-    case core::Field::Type::str: append_json_string(out, f.s); break;
+    case core::Field::Type::i64:
+      append_number(out, f.i);
+      break;
+    case core::Field::Type::u64:
+      append_number(out, f.u);
+      break;
+    case core::Field::Type::f64:
+      append_number(out, f.d);
+      break;
+    case core::Field::Type::str:
+      append_json_string(out, f.s);
+      break;
   }
 }
 

@@ -176,9 +176,4 @@ uint64_t OtlpLogBuffer::dropped() const {
   return dropped_;
 }
 
-std::FILE* OtlpFileWriter::open(const std::string& path) {
-  if (path == "-") return stdout;
-  return std::fopen(path.c_str(), "a");
-}
-
 }  // namespace ksight::exporters

@@ -44,11 +44,4 @@ class OtlpLogBuffer final : public core::EventSink {
   uint64_t dropped_ = 0;
 };
 
-// Writes OTLP documents to a file (appending) or stdout, one JSON document
-// per line.
-class OtlpFileWriter {
- public:
-  static std::FILE* open(const std::string& path);  // "-" is stdout
-};
-
 }  // namespace ksight::exporters

@@ -1,12 +1,8 @@
 #include "export/prometheus.h"
 
-#include <prometheus/exposer.h>
 #include <prometheus/text_serializer.h>
 
 #include <limits>
-#include <stdexcept>
-
-#include "core/clock.h"
 
 namespace ksight::exporters {
 
@@ -19,13 +15,20 @@ std::vector<prometheus::MetricFamily> to_prometheus(const std::vector<core::Fami
     mf.name = d.name;
     mf.help = d.help;
     switch (d.kind) {
-      case core::MetricKind::counter: mf.type = prometheus::MetricType::Counter; break;
-      case core::MetricKind::gauge: mf.type = prometheus::MetricType::Gauge; break;
-      case core::MetricKind::histogram: mf.type = prometheus::MetricType::Histogram; break;
+      case core::MetricKind::counter:
+        mf.type = prometheus::MetricType::Counter;
+        break;
+      case core::MetricKind::gauge:
+        mf.type = prometheus::MetricType::Gauge;
+        break;
+      case core::MetricKind::histogram:
+        mf.type = prometheus::MetricType::Histogram;
+        break;
     }
     for (const auto& s : fam.series) {
       prometheus::ClientMetric m;
-      for (size_t i = 0; i < d.label_names.size(); ++i) m.label.push_back({d.label_names[i], s.labels[i]});
+      for (size_t i = 0; i < d.label_names.size(); ++i)
+        m.label.push_back({d.label_names[i], s.labels[i]});
       if (d.kind == core::MetricKind::counter) m.counter.value = s.value;
       if (d.kind == core::MetricKind::gauge) m.gauge.value = s.value;
       if (d.kind == core::MetricKind::histogram) {
@@ -47,27 +50,6 @@ std::vector<prometheus::MetricFamily> to_prometheus(const std::vector<core::Fami
 
 std::string prometheus_text(const std::vector<core::FamilySnapshot>& snap) {
   return prometheus::TextSerializer().Serialize(to_prometheus(snap));
-}
-
-std::vector<prometheus::MetricFamily> RegistryCollectable::Collect() const {
-  return to_prometheus(reg_.collect(core::mono_ns()));
-}
-
-MetricsServer::MetricsServer(const std::string& listen, core::Registry& reg)
-    : collectable_(std::make_shared<RegistryCollectable>(reg)) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
-  } catch (const std::exception& e) {
-    throw std::runtime_error("cannot serve /metrics on " + listen + ": " + e.what());
-  }
-  exposer_->RegisterCollectable(collectable_, "/metrics");
-}
-
-MetricsServer::~MetricsServer() = default;
-
-int MetricsServer::port() const {
-  auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
 }
 
 }  // namespace ksight::exporters

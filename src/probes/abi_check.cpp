@@ -11,7 +11,8 @@
 static_assert(sizeof(ksight_event_header) == 48);
 static_assert(offsetof(ksight_event_header, probe_id) == 24);
 static_assert(offsetof(ksight_event_header, comm) == 32);
-static_assert(sizeof(ksight_exec_event) == 48 + 16 + KSIGHT_EXEC_FILENAME_LEN + KSIGHT_EXEC_ARGS_LEN);
+static_assert(sizeof(ksight_exec_event) ==
+              48 + 16 + KSIGHT_EXEC_FILENAME_LEN + KSIGHT_EXEC_ARGS_LEN);
 static_assert(offsetof(ksight_exec_event, filename) == 64);
 static_assert(sizeof(ksight_exit_event) == 64);
 static_assert(offsetof(ksight_exit_event, lifetime_ns) == 56);

@@ -25,8 +25,7 @@ const T* record_as(std::span<const std::byte> rec) {
   return reinterpret_cast<const T*>(rec.data());
 }
 
-inline void fill_header(core::EventView& ev, std::string_view probe,
-                        const ksight_event_header& h) {
+inline void fill_header(core::EventView& ev, std::string_view probe, const ksight_event_header& h) {
   ev.clear();
   ev.probe = probe;
   ev.time_unix_ns = core::mono_to_unix_ns(h.ktime_ns);

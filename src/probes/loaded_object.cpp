@@ -4,9 +4,8 @@
 
 namespace ksight::probes {
 
-std::expected<std::vector<bpf_program*>, std::string> LoadedObject::prepare(bpf_object* obj,
-                                                                             bpf_map* events,
-                                                                             const LoadRequest& req) {
+std::expected<std::vector<bpf_program*>, std::string> LoadedObject::prepare(
+    bpf_object* obj, bpf_map* events, const LoadRequest& req) {
   std::vector<bpf_program*> chosen;
   bpf_program* prog = nullptr;
   // Only the chosen variant's programs are loaded: the others may name hooks

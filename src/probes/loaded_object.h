@@ -34,8 +34,8 @@ class LoadedObject {
   LoadedObject(SkelPtr skel, bpf_map* drops, std::vector<bpf_program*> progs)
       : skel_(std::move(skel)), drops_(drops), progs_(std::move(progs)) {}
   static std::expected<std::vector<bpf_program*>, std::string> prepare(bpf_object* obj,
-                                                                        bpf_map* events,
-                                                                        const LoadRequest& req);
+                                                                       bpf_map* events,
+                                                                       const LoadRequest& req);
   std::expected<void, std::string> attach();
 
   SkelPtr skel_;

@@ -32,10 +32,12 @@ constexpr std::string_view kExitColumns[] = {"ppid", "exit_code", "signal", "lif
 // Per-syscall tracepoints first: raw_syscalls via tp_btf would run on every
 // syscall of the machine (~120 ns each here) to find the opens.
 constexpr bpf::AttachVariant kOpenVariants[] = {
-    {AttachMethod::tracepoint, "syscalls/sys_enter_openat2",
+    {AttachMethod::tracepoint,
+     "syscalls/sys_enter_openat2",
      {"open_enter_openat_tracepoint", "open_exit_openat_tracepoint",
       "open_enter_openat2_tracepoint", "open_exit_openat2_tracepoint"}},
-    {AttachMethod::tracepoint, "syscalls/sys_enter_openat",  // kernels before 5.6: no openat2
+    {AttachMethod::tracepoint,
+     "syscalls/sys_enter_openat",  // kernels before 5.6: no openat2
      {"open_enter_openat_tracepoint", "open_exit_openat_tracepoint"}},
     {AttachMethod::fentry, "do_sys_openat2", {"open_do_sys_openat2_fexit"}},
 };
@@ -44,8 +46,8 @@ constexpr std::string_view kOpenColumns[] = {"fd", "error", "flags", "path"};
 const std::array<ProbeSpec, 3> kProbes{{
     {"exec", "process execs: pid, ppid, uid, command, filename, argv", KSIGHT_PROBE_EXEC, true,
      kExecVariants, create_exec_probe, kExecColumns},
-    {"exit", "process exits: exit code or signal, lifetime", KSIGHT_PROBE_EXIT, true,
-     kExitVariants, create_exit_probe, kExitColumns},
+    {"exit", "process exits: exit code or signal, lifetime", KSIGHT_PROBE_EXIT, true, kExitVariants,
+     create_exit_probe, kExitColumns},
     {"open", "file opens (openat, openat2): path, flags, fd or error", KSIGHT_PROBE_OPEN, false,
      kOpenVariants, create_open_probe, kOpenColumns},
 }};
@@ -65,7 +67,9 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::span<const ProbeSpec> probe_table() { return kProbes; }
+std::span<const ProbeSpec> probe_table() {
+  return kProbes;
+}
 
 const ProbeSpec* find_probe(std::string_view name) {
   for (const auto& p : kProbes)

@@ -17,17 +17,25 @@
 namespace ksight::runtime {
 
 namespace {
-int current_tid() { return static_cast<int>(::syscall(SYS_gettid)); }
+int current_tid() {
+  return static_cast<int>(::syscall(SYS_gettid));
+}
 }  // namespace
 
 std::string_view to_string(LossReason r) {
   switch (r) {
-    case LossReason::buffer_full: return "buffer_full";
-    case LossReason::rate_limit: return "rate_limit";
-    case LossReason::queue_full: return "queue_full";
-    case LossReason::perf_overwritten: return "perf_overwritten";
-    case LossReason::malformed: return "malformed";
-    case LossReason::count: break;
+    case LossReason::buffer_full:
+      return "buffer_full";
+    case LossReason::rate_limit:
+      return "rate_limit";
+    case LossReason::queue_full:
+      return "queue_full";
+    case LossReason::perf_overwritten:
+      return "perf_overwritten";
+    case LossReason::malformed:
+      return "malformed";
+    case LossReason::count:
+      break;
   }
   return "unknown";
 }
@@ -44,7 +52,8 @@ class Agent::Reader final : public bpf::RecordHandler {
       id = static_cast<const ksight_event_header*>(data)->probe_id;
     }
     if (id == 0 || id >= kMaxProbeIds) {
-      agent_.lost_[0][static_cast<size_t>(LossReason::malformed)].fetch_add(1, std::memory_order_relaxed);
+      agent_.lost_[0][static_cast<size_t>(LossReason::malformed)].fetch_add(
+          1, std::memory_order_relaxed);
       return;
     }
     ++received_[id];  // published once per drain, not per event
@@ -57,7 +66,8 @@ class Agent::Reader final : public bpf::RecordHandler {
       return;
     }
     // No batch to write into: the dispatcher holds them all.
-    agent_.lost_[id][static_cast<size_t>(LossReason::queue_full)].fetch_add(1, std::memory_order_relaxed);
+    agent_.lost_[id][static_cast<size_t>(LossReason::queue_full)].fetch_add(
+        1, std::memory_order_relaxed);
   }
 
   void on_lost(uint64_t count) override {
@@ -82,7 +92,8 @@ class Agent::Reader final : public bpf::RecordHandler {
     for (size_t i = 0; i < batch_->size(); ++i) {
       auto rec = batch_->record(i);
       auto id = reinterpret_cast<const ksight_event_header*>(rec.data())->probe_id;
-      agent_.lost_[id][static_cast<size_t>(LossReason::queue_full)].fetch_add(1, std::memory_order_relaxed);
+      agent_.lost_[id][static_cast<size_t>(LossReason::queue_full)].fetch_add(
+          1, std::memory_order_relaxed);
     }
     batch_->clear();
   }
@@ -98,12 +109,15 @@ class Agent::Reader final : public bpf::RecordHandler {
   std::array<uint64_t, kMaxProbeIds> received_{};
 };
 
-Agent::Agent(const AgentOptions& opts, core::Registry& registry, std::vector<core::EventSink*> sinks)
-    : opts_(opts), registry_(registry), sinks_(std::move(sinks)), features_(opts.disabled_features) {}
+Agent::Agent(const AgentOptions& opts, core::Registry& registry,
+             std::vector<core::EventSink*> sinks)
+    : opts_(opts),
+      registry_(registry),
+      sinks_(std::move(sinks)),
+      features_(opts.disabled_features) {}
 
-std::expected<std::unique_ptr<Agent>, std::string> Agent::start(const AgentOptions& opts,
-                                                                core::Registry& registry,
-                                                                std::vector<core::EventSink*> sinks) {
+std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
+    const AgentOptions& opts, core::Registry& registry, std::vector<core::EventSink*> sinks) {
   std::unique_ptr<Agent> a(new Agent(opts, registry, std::move(sinks)));
 
   if (opts.bpf_stats) {
@@ -121,7 +135,8 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(const AgentOptio
     spdlog::info("event channel: perf buffer (forced by configuration)");
   } else if (!rb.ok) {
     kind = bpf::ChannelKind::perf_buffer;
-    spdlog::warn("event channel: perf buffer, because the ring buffer is unavailable: {}", rb.reason);
+    spdlog::warn("event channel: perf buffer, because the ring buffer is unavailable: {}",
+                 rb.reason);
   }
   auto channel = bpf::EventChannel::create(kind, opts.channel_bytes);
   if (!channel) return std::unexpected(channel.error());
@@ -160,8 +175,8 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(const AgentOptio
 }
 
 std::expected<void, std::string> Agent::load_probes() {
-  uint64_t wakeup = static_cast<uint64_t>(
-      std::clamp(opts_.wakeup_fill, 0.0, 1.0) * static_cast<double>(channel_->bytes()));
+  uint64_t wakeup = static_cast<uint64_t>(std::clamp(opts_.wakeup_fill, 0.0, 1.0) *
+                                          static_cast<double>(channel_->bytes()));
   for (const auto& name : opts_.probes) {
     const probes::ProbeSpec* spec = probes::find_probe(name);
     if (!spec) return std::unexpected("unknown probe '" + name + "'");
@@ -171,8 +186,8 @@ std::expected<void, std::string> Agent::load_probes() {
       st.reason = "no attach method available: " + choice.reason();
     } else {
       if (!choice.skipped.empty()) {
-        spdlog::info("probe {}: using {} because {}", spec->name, bpf::to_string(choice.chosen->method),
-                     choice.reason());
+        spdlog::info("probe {}: using {} because {}", spec->name,
+                     bpf::to_string(choice.chosen->method), choice.reason());
       }
       probes::LoadRequest req{.channel = channel_.get(),
                               .variant = choice.chosen,
@@ -225,7 +240,8 @@ void Agent::dispatch_loop() {
         auto id = reinterpret_cast<const ksight_event_header*>(rec.data())->probe_id;
         probes::Probe* p = probe_for(id);
         if (!p || !p->decode(rec, w, want_events ? &view : nullptr)) {
-          lost_[id][static_cast<size_t>(LossReason::malformed)].fetch_add(1, std::memory_order_relaxed);
+          lost_[id][static_cast<size_t>(LossReason::malformed)].fetch_add(
+              1, std::memory_order_relaxed);
           continue;
         }
         for (auto* s : sinks_) s->on_event(view);
@@ -243,13 +259,14 @@ void Agent::register_self_metrics() {
                                  .kind = MetricKind::counter,
                                  .label_names = {"probe"},
                                  .expires = false});
-  auto lost = registry_.add({.name = "ksight_events_lost_total",
-                             .help = "Events lost, by probe and reason: buffer_full (kernel could "
-                                     "not reserve channel space), rate_limit, queue_full (dispatcher "
-                                     "behind), perf_overwritten, malformed.",
-                             .kind = MetricKind::counter,
-                             .label_names = {"probe", "reason"},
-                             .expires = false});
+  auto lost =
+      registry_.add({.name = "ksight_events_lost_total",
+                     .help = "Events lost, by probe and reason: buffer_full (kernel could "
+                             "not reserve channel space), rate_limit, queue_full (dispatcher "
+                             "behind), perf_overwritten, malformed.",
+                     .kind = MetricKind::counter,
+                     .label_names = {"probe", "reason"},
+                     .expires = false});
   auto fill = registry_.add({.name = "ksight_event_channel_fill_ratio",
                              .help = "Share of the ring buffer holding unread events (0-1).",
                              .kind = MetricKind::gauge,
@@ -313,8 +330,10 @@ void Agent::register_self_metrics() {
         auto reason = static_cast<LossReason>(r);
         if (reason == LossReason::perf_overwritten) continue;
         double v = static_cast<double>(lost_[id][r].load(std::memory_order_relaxed));
-        if (reason == LossReason::buffer_full) v += static_cast<double>(kdrops[KSIGHT_DROP_BUFFER_FULL]);
-        if (reason == LossReason::rate_limit) v += static_cast<double>(kdrops[KSIGHT_DROP_RATE_LIMIT]);
+        if (reason == LossReason::buffer_full)
+          v += static_cast<double>(kdrops[KSIGHT_DROP_BUFFER_FULL]);
+        if (reason == LossReason::rate_limit)
+          v += static_cast<double>(kdrops[KSIGHT_DROP_RATE_LIMIT]);
         w.set(lost, {name, to_string(reason)}, v);
       }
       for (const auto& ps : probes_[i]->program_stats()) {
@@ -338,7 +357,8 @@ void Agent::register_self_metrics() {
     w.set(cpu, {}, self.cpu_seconds);
     w.set(rss, {}, static_cast<double>(self.rss_bytes));
     if (int tid = reader_tid_.load()) w.set(thread_cpu, {"reader"}, thread_cpu_seconds(tid));
-    if (int tid = dispatcher_tid_.load()) w.set(thread_cpu, {"dispatcher"}, thread_cpu_seconds(tid));
+    if (int tid = dispatcher_tid_.load())
+      w.set(thread_cpu, {"dispatcher"}, thread_cpu_seconds(tid));
     w.set(info, {KSIGHT_VERSION}, 1);
   });
   refresher_added_ = true;

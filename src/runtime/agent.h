@@ -25,17 +25,17 @@
 namespace ksight::runtime {
 
 struct AgentOptions {
-  std::vector<std::string> probes;        // names from the probe table
-  bool require_all = false;               // fail when any probe cannot attach (trace)
-  bool force_perf_buffer = false;         // use the perf buffer even where a ring exists
-  size_t channel_bytes = 8u << 20;        // ring buffer size
-  uint64_t drain_interval_ms = 5;         // reader timer
-  double wakeup_fill = 0.5;               // forced wake-up past this ring fill
-  size_t queue_batches = 64;              // batches that may wait for the dispatcher
-  size_t batch_bytes = 256u << 10;        // bytes per batch
+  std::vector<std::string> probes;  // names from the probe table
+  bool require_all = false;         // fail when any probe cannot attach (trace)
+  bool force_perf_buffer = false;   // use the perf buffer even where a ring exists
+  size_t channel_bytes = 8u << 20;  // ring buffer size
+  uint64_t drain_interval_ms = 5;   // reader timer
+  double wakeup_fill = 0.5;         // forced wake-up past this ring fill
+  size_t queue_batches = 64;        // batches that may wait for the dispatcher
+  size_t batch_bytes = 256u << 10;  // bytes per batch
   uint32_t filter_tgid = 0;
   std::string filter_comm;
-  bool bpf_stats = true;                  // keep BPF run-time stats on
+  bool bpf_stats = true;  // keep BPF run-time stats on
   std::set<std::string> disabled_features;
 };
 
@@ -48,7 +48,14 @@ struct ProbeStatus {
 };
 
 // Why events were lost, as the `reason` label says it.
-enum class LossReason : uint8_t { buffer_full, rate_limit, queue_full, perf_overwritten, malformed, count };
+enum class LossReason : uint8_t {
+  buffer_full,
+  rate_limit,
+  queue_full,
+  perf_overwritten,
+  malformed,
+  count
+};
 std::string_view to_string(LossReason r);
 
 class Agent {
@@ -93,7 +100,8 @@ class Agent {
 
   // Counters by probe id, written by one thread each, read by the refresher.
   std::array<std::atomic<uint64_t>, kMaxProbeIds> received_{};
-  std::array<std::array<std::atomic<uint64_t>, static_cast<size_t>(LossReason::count)>, kMaxProbeIds>
+  std::array<std::array<std::atomic<uint64_t>, static_cast<size_t>(LossReason::count)>,
+             kMaxProbeIds>
       lost_{};
   std::atomic<uint64_t> perf_overwritten_{0};  // perf buffer losses carry no probe id
   std::atomic<bool> reader_done_{false};

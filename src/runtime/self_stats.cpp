@@ -38,7 +38,8 @@ SelfStats read_self_stats() {
   parse_stat("/proc/self/stat", s.cpu_seconds, s.threads);
   std::ifstream statm("/proc/self/statm");
   uint64_t size = 0, resident = 0;
-  if (statm >> size >> resident) s.rss_bytes = resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  if (statm >> size >> resident)
+    s.rss_bytes = resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   return s;
 }
 

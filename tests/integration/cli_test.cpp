@@ -78,7 +78,8 @@ TEST(Cli, PortInUseIsARuntimeFailure) {
   auto r = run({ksight_binary(), "run", "--listen", "127.0.0.1:" + std::to_string(port)}, 15s);
   ::close(fd);
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("cannot serve /metrics on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+  EXPECT_NE(r.err.find("cannot serve /metrics on 127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
       << r.err;
 }
 

@@ -13,45 +13,9 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-class Daemon {
- public:
-  Daemon(const TempDir& dir, std::vector<std::string> extra = {}) : port_(free_port()) {
-    otlp_ = dir.file("otlp.json");
-    events_ = dir.file("events.json");
-    std::vector<std::string> argv{ksight_binary(), "run", "--listen",
-                                  "127.0.0.1:" + std::to_string(port_), "--otlp-file", otlp_,
-                                  "--otlp-interval", "1s", "--events-file", events_};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    log_ = dir.file("daemon.log");
-    child_ = std::make_unique<Child>(argv, dir.file("daemon.out"), log_);
-  }
-  // Up when /metrics answers and both probes report attached.
-  bool wait_ready() {
-    return eventually(
-        [&] {
-          auto body = http_get(port_, "/metrics");
-          return body && body->find("ksight_probe_up{probe=\"exec\"") != std::string::npos &&
-                 body->find("ksight_probe_up{probe=\"exit\"") != std::string::npos;
-        },
-        15s);
-  }
-  std::string scrape() { return http_get(port_, "/metrics").value_or(""); }
-  std::optional<int> stop(int sig = SIGTERM) {
-    child_->signal(sig);
-    return child_->wait(15s);
-  }
-  const std::string& otlp() const { return otlp_; }
-  const std::string& events() const { return events_; }
-  std::string log() const { return read_file(log_); }
-  int port() const { return port_; }
-
- private:
-  int port_;
-  std::string otlp_, events_, log_;
-  std::unique_ptr<Child> child_;
-};
-
-std::string comm_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+std::string comm_of(const std::string& path) {
+  return path.substr(path.rfind('/') + 1);
+}
 
 // Counts of events in a JSON lines file for one command, by probe.
 std::map<std::string, int> count_events(const std::string& path, const std::string& comm,
@@ -79,14 +43,17 @@ void exec_exit_end_to_end(std::vector<std::string> extra, int n_true, int n_exit
   spawn_n(sh_bin, {"-c", "exit 3"}, n_exit3);
 
   const std::string execs_t = "ksight_process_execs_total{comm=\"" + t + "\"}";
-  const std::string exits_t = "ksight_process_exits_total{comm=\"" + t + "\",exit_code=\"0\",signal=\"\"}";
+  const std::string exits_t =
+      "ksight_process_exits_total{comm=\"" + t + "\",exit_code=\"0\",signal=\"\"}";
   const std::string execs_x = "ksight_process_execs_total{comm=\"" + x + "\"}";
-  const std::string exits_x = "ksight_process_exits_total{comm=\"" + x + "\",exit_code=\"3\",signal=\"\"}";
+  const std::string exits_x =
+      "ksight_process_exits_total{comm=\"" + x + "\",exit_code=\"3\",signal=\"\"}";
   std::string text;
   ASSERT_TRUE(eventually(
       [&] {
         text = d.scrape();
-        return metric(text, exits_x).value_or(0) >= n_exit3 && metric(text, exits_t).value_or(0) >= n_true;
+        return metric(text, exits_x).value_or(0) >= n_exit3 &&
+               metric(text, exits_t).value_or(0) >= n_true;
       },
       15s))
       << text;
@@ -96,10 +63,12 @@ void exec_exit_end_to_end(std::vector<std::string> extra, int n_true, int n_exit
   EXPECT_EQ(metric(text, exits_x), n_exit3);
   for (const char* probe : {"exec", "exit"}) {
     for (const char* reason : {"buffer_full", "queue_full", "malformed"}) {
-      std::string s = std::string("ksight_events_lost_total{probe=\"") + probe + "\",reason=\"" + reason + "\"}";
+      std::string s = std::string("ksight_events_lost_total{probe=\"") + probe + "\",reason=\"" +
+                      reason + "\"}";
       EXPECT_EQ(metric(text, s), 0) << s;
     }
-    EXPECT_GE(metric(text, std::string("ksight_events_received_total{probe=\"") + probe + "\"}").value_or(0),
+    EXPECT_GE(metric(text, std::string("ksight_events_received_total{probe=\"") + probe + "\"}")
+                  .value_or(0),
               n_true + n_exit3);
   }
   // Self-metrics that must be there and move.
@@ -114,7 +83,8 @@ void exec_exit_end_to_end(std::vector<std::string> extra, int n_true, int n_exit
   EXPECT_EQ(t_events["exec"], n_true);
   EXPECT_EQ(t_events["exit"], n_true);
   auto x_exec = count_events(d.events(), x, [&](const json& ev) {
-    return ev["probe"] != "exec" || (ev["filename"] == sh_bin && ev["args"] == sh_bin + " -c exit 3");
+    return ev["probe"] != "exec" ||
+           (ev["filename"] == sh_bin && ev["args"] == sh_bin + " -c exit 3");
   });
   EXPECT_EQ(x_exec["exec"], n_exit3);
   auto x_exit3 = count_events(d.events(), x, [](const json& ev) {
@@ -133,7 +103,8 @@ void exec_exit_end_to_end(std::vector<std::string> extra, int n_true, int n_exit
     for (const auto& r : doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"]) {
       std::map<std::string, json> a;
       for (const auto& kv : r["attributes"]) a[kv["key"]] = kv["value"];
-      if (r["body"]["stringValue"] == "exec" && a["process.command"]["stringValue"] == t) ++exec_records;
+      if (r["body"]["stringValue"] == "exec" && a["process.command"]["stringValue"] == t)
+        ++exec_records;
       if (r["body"]["stringValue"] == "exit" && a["process.command"]["stringValue"] == x &&
           a["ksight.exit_code"]["intValue"] == "3")
         ++exit3_records;

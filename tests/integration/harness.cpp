@@ -19,8 +19,10 @@
 namespace ksight::test {
 
 std::optional<std::string> bpf_unavailable_reason() {
-  if (::geteuid() != 0) return "needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load BPF programs";
-  if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0) return "kernel has no BTF (/sys/kernel/btf/vmlinux)";
+  if (::geteuid() != 0)
+    return "needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load BPF programs";
+  if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+    return "kernel has no BTF (/sys/kernel/btf/vmlinux)";
   return std::nullopt;
 }
 
@@ -213,6 +215,44 @@ std::vector<std::string> loaded_bpf_programs() {
     if (p.contains("name")) names.push_back(p["name"]);
   }
   return names;
+}
+
+Daemon::Daemon(const TempDir& dir, std::vector<std::string> extra, bool outputs)
+    : port_(free_port()) {
+  otlp_ = dir.file("otlp.json");
+  events_ = dir.file("events.json");
+  std::vector<std::string> argv{ksight_binary(), "run", "--listen",
+                                "127.0.0.1:" + std::to_string(port_)};
+  if (outputs) {
+    for (const auto& a :
+         {"--otlp-file", otlp_.c_str(), "--otlp-interval", "1s", "--events-file", events_.c_str()})
+      argv.push_back(a);
+  }
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  log_ = dir.file("daemon.log");
+  child_ = std::make_unique<Child>(argv, dir.file("daemon.out"), log_);
+}
+
+bool Daemon::wait_ready(const std::vector<std::string>& probes) {
+  return eventually(
+      [&] {
+        if (child_->exited()) return false;
+        auto body = http_get(port_, "/metrics");
+        if (!body) return false;
+        for (const auto& p : probes)
+          if (body->find("ksight_probe_up{probe=\"" + p + "\"") == std::string::npos) return false;
+        return true;
+      },
+      std::chrono::seconds(15));
+}
+
+std::string Daemon::scrape() {
+  return http_get(port_, "/metrics").value_or("");
+}
+
+std::optional<int> Daemon::stop(int sig) {
+  child_->signal(sig);
+  return child_->wait(std::chrono::seconds(15));
 }
 
 }  // namespace ksight::test

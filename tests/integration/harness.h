@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,12 +15,12 @@ namespace ksight::test {
 
 // Skips the test without root; under KSIGHT_REQUIRE_BPF=1 fails it instead,
 // so CI cannot pass on skipped BPF tests.
-#define KSIGHT_REQUIRE_BPF()                                                               \
-  do {                                                                                     \
-    if (auto why = ::ksight::test::bpf_unavailable_reason()) {                             \
-      if (::ksight::test::bpf_required()) FAIL() << "KSIGHT_REQUIRE_BPF=1 but " << *why;    \
-      GTEST_SKIP() << *why;                                                                \
-    }                                                                                      \
+#define KSIGHT_REQUIRE_BPF()                                                             \
+  do {                                                                                   \
+    if (auto why = ::ksight::test::bpf_unavailable_reason()) {                           \
+      if (::ksight::test::bpf_required()) FAIL() << "KSIGHT_REQUIRE_BPF=1 but " << *why; \
+      GTEST_SKIP() << *why;                                                              \
+    }                                                                                    \
   } while (0)
 
 std::optional<std::string> bpf_unavailable_reason();
@@ -62,7 +63,8 @@ struct RunResult {
   int code = -1;
   std::string out, err;
 };
-RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+RunResult run(const std::vector<std::string>& argv,
+              std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 // fork+exec `path` with `args` `n` times, one after another, waiting for each.
 void spawn_n(const std::string& path, const std::vector<std::string>& args, int n);
@@ -89,7 +91,29 @@ bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds tim
 // Names of loaded BPF programs and maps, from the kernel via bpftool.
 std::vector<std::string> loaded_bpf_programs();
 
+// `ksight run` on a free loopback port, writing OTLP (1 s interval) and JSON
+// lines into `dir`, plus `extra` arguments. Killed if still running at the end.
+class Daemon {
+ public:
+  Daemon(const TempDir& dir, std::vector<std::string> extra = {}, bool outputs = true);
+  // Up when /metrics answers and every probe in `probes` reports attached.
+  bool wait_ready(const std::vector<std::string>& probes = {"exec", "exit"});
+  std::string scrape();
+  std::optional<int> stop(int sig = 15 /* SIGTERM */);
+  const std::string& otlp() const { return otlp_; }
+  const std::string& events() const { return events_; }
+  std::string log() const { return read_file(log_); }
+  int port() const { return port_; }
+
+ private:
+  int port_;
+  std::string otlp_, events_, log_;
+  std::unique_ptr<Child> child_;
+};
+
 // The ksight binary under test.
-inline const char* ksight_binary() { return KSIGHT_BINARY; }
+inline const char* ksight_binary() {
+  return KSIGHT_BINARY;
+}
 
 }  // namespace ksight::test

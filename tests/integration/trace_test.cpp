@@ -11,7 +11,9 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string comm_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+std::string comm_of(const std::string& path) {
+  return path.substr(path.rfind('/') + 1);
+}
 
 // Starts a trace and waits until its probes are attached (it says so at info).
 std::unique_ptr<Child> start_trace(const TempDir& dir, std::vector<std::string> args) {
@@ -61,7 +63,8 @@ TEST(Trace, CountStopsAfterN) {
   ASSERT_EQ(lines.size(), 6u);  // header + 5
   EXPECT_NE(lines[0].find("PID"), std::string::npos);
   EXPECT_NE(lines[0].find("FILENAME"), std::string::npos);
-  for (size_t i = 1; i < lines.size(); ++i) EXPECT_NE(lines[i].find(comm_of(bin)), std::string::npos);
+  for (size_t i = 1; i < lines.size(); ++i)
+    EXPECT_NE(lines[i].find(comm_of(bin)), std::string::npos);
 }
 
 TEST(Trace, PidFilterAndSignalledExit) {
@@ -88,7 +91,8 @@ TEST(Trace, PidFilterAndSignalledExit) {
 TEST(Trace, DurationEndsTheTrace) {
   KSIGHT_REQUIRE_BPF();
   auto start = std::chrono::steady_clock::now();
-  auto r = run({ksight_binary(), "trace", "exit", "--duration", "1s", "--comm", "nosuchcommand"}, 15s);
+  auto r =
+      run({ksight_binary(), "trace", "exit", "--duration", "1s", "--comm", "nosuchcommand"}, 15s);
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_GE(took, 1s);

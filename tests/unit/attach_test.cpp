@@ -34,7 +34,8 @@ constexpr AttachVariant kAll[] = {
 };
 
 TEST(ChooseVariant, PrefersTpBtfWhenPresent) {
-  FakeKernel k({AttachMethod::tp_btf, AttachMethod::raw_tp, AttachMethod::fentry, AttachMethod::kprobe});
+  FakeKernel k(
+      {AttachMethod::tp_btf, AttachMethod::raw_tp, AttachMethod::fentry, AttachMethod::kprobe});
   auto c = choose_variant(kAll, k);
   ASSERT_NE(c.chosen, nullptr);
   EXPECT_TRUE(c.chosen->uses("p_tp_btf"));
@@ -65,7 +66,8 @@ TEST(ChooseVariant, FentryBeforeKprobe) {
   FakeKernel neither({AttachMethod::tp_btf});
   auto c = choose_variant(kFn, neither);
   EXPECT_EQ(c.chosen, nullptr);
-  EXPECT_EQ(c.reason(), "fentry tcp_v4_connect: fentry missing; kprobe tcp_v4_connect: kprobe missing");
+  EXPECT_EQ(c.reason(),
+            "fentry tcp_v4_connect: fentry missing; kprobe tcp_v4_connect: kprobe missing");
   FakeKernel kprobes_only({AttachMethod::kprobe});
   EXPECT_EQ(choose_variant(kFn, kprobes_only).chosen->method, AttachMethod::kprobe);
 }
@@ -74,7 +76,8 @@ TEST(ProbeTable, EveryProbeListsVariantsInPreferenceOrder) {
   for (const auto& spec : probes::probe_table()) {
     ASSERT_FALSE(spec.variants.empty()) << spec.name;
     for (size_t i = 1; i < spec.variants.size(); ++i) {
-      EXPECT_LE(static_cast<int>(spec.variants[i - 1].method), static_cast<int>(spec.variants[i].method))
+      EXPECT_LE(static_cast<int>(spec.variants[i - 1].method),
+                static_cast<int>(spec.variants[i].method))
           << spec.name;
     }
     EXPECT_EQ(probes::find_probe(spec.name), &spec);
@@ -89,9 +92,9 @@ TEST(ProbeTable, SuggestsClosestNames) {
 }
 
 TEST(AttachMethod, NamesRoundTrip) {
-  for (auto m : {AttachMethod::tp_btf, AttachMethod::raw_tp, AttachMethod::tracepoint,
-                 AttachMethod::fentry, AttachMethod::kprobe, AttachMethod::perf_event,
-                 AttachMethod::cgroup_skb}) {
+  for (auto m :
+       {AttachMethod::tp_btf, AttachMethod::raw_tp, AttachMethod::tracepoint, AttachMethod::fentry,
+        AttachMethod::kprobe, AttachMethod::perf_event, AttachMethod::cgroup_skb}) {
     EXPECT_EQ(attach_method_from_string(to_string(m)), m);
   }
   EXPECT_FALSE(attach_method_from_string("uprobe"));

@@ -18,10 +18,11 @@ using core::MetricKind;
 struct Fixture {
   core::Registry reg;
   Fixture() {
-    auto execs = reg.add({.name = "ksight_process_execs_total",
-                          .help = "Execs.",
-                          .label_names = {"comm"}});
-    auto up = reg.add({.name = "ksight_probe_up", .help = "Up.", .kind = MetricKind::gauge,
+    auto execs =
+        reg.add({.name = "ksight_process_execs_total", .help = "Execs.", .label_names = {"comm"}});
+    auto up = reg.add({.name = "ksight_probe_up",
+                       .help = "Up.",
+                       .kind = MetricKind::gauge,
                        .label_names = {"probe", "attach"}});
     auto life = reg.add({.name = "ksight_process_lifetime_seconds",
                          .help = "Lifetime.",
@@ -62,9 +63,8 @@ TEST(Prometheus, GoldenText) {
 TEST(Otlp, MetricsFollowTheJsonEncodingRules) {
   Fixture f;
   uint64_t now_mono = core::mono_ns();
-  auto doc = nlohmann::json::parse(
-      otlp_metrics_json(f.reg.collect(now_mono), OtlpResource::for_this_host(),
-                        core::mono_to_unix_ns(now_mono)));
+  auto doc = nlohmann::json::parse(otlp_metrics_json(
+      f.reg.collect(now_mono), OtlpResource::for_this_host(), core::mono_to_unix_ns(now_mono)));
   const auto& rm = doc.at("resourceMetrics").at(0);
   EXPECT_EQ(rm.at("resource").at("attributes").at(0).at("key"), "service.name");
   const auto& metrics = rm.at("scopeMetrics").at(0).at("metrics");

@@ -37,7 +37,8 @@ TEST(Registry, WrongLabelCountIsAnError) {
 
 TEST(Registry, CapFoldsNewSeriesIntoOverflowAndCountsIt) {
   Registry reg;
-  auto id = reg.add({.name = "capped_total", .help = "h", .label_names = {"comm"}, .max_series = 3});
+  auto id =
+      reg.add({.name = "capped_total", .help = "h", .label_names = {"comm"}, .max_series = 3});
   {
     auto w = reg.write(1);
     for (int i = 0; i < 10; ++i) w.add(id, {std::to_string(i)});
@@ -83,7 +84,8 @@ TEST(Registry, StaleSeriesExpireButPinnedOnesStay) {
 
 TEST(Registry, HistogramBucketsAreInclusiveUpperBounds) {
   Registry reg;
-  auto id = reg.add({.name = "h_seconds", .help = "h", .kind = MetricKind::histogram, .bounds = {1, 10}});
+  auto id =
+      reg.add({.name = "h_seconds", .help = "h", .kind = MetricKind::histogram, .bounds = {1, 10}});
   {
     auto w = reg.write(1);
     for (double v : {0.5, 1.0, 2.0, 10.0, 11.0}) w.observe(id, {}, v);
@@ -97,7 +99,8 @@ TEST(Registry, HistogramBucketsAreInclusiveUpperBounds) {
 
 TEST(Registry, SetHistogramReplacesKernelAggregatedCounts) {
   Registry reg;
-  auto id = reg.add({.name = "k_seconds", .help = "h", .kind = MetricKind::histogram, .bounds = {1, 2}});
+  auto id =
+      reg.add({.name = "k_seconds", .help = "h", .kind = MetricKind::histogram, .bounds = {1, 2}});
   std::vector<uint64_t> counts{3, 0, 1};
   {
     auto w = reg.write(1);

@@ -385,9 +385,12 @@ def render(raw, out_path):
         md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         md.append(ev_row(rate, threads, secs, res))
         delivered = statistics.median(r["delivered_per_s"] for r in res)
+        user_cpu = statistics.median(r["reader_cpu"] + r["dispatcher_cpu"] for r in res) * 100
         md.append(f"\nTarget: zero loss at ≥ 1 M events/s for 60 s with reader + aggregation ≤ 10% of a core. "
-                  f"Here: {'zero loss' if zero else 'LOSS'} at {delivered:,.0f} events/s delivered; the generator "
-                  f"could not offer more on this machine. {'Met.' if zero and delivered >= 1e6 else 'Not shown here: the load generator saturates the 2 vCPUs first.'}")
+                  f"Here: {'zero loss' if zero else 'LOSS'} at {delivered:,.0f} events/s delivered (the most the "
+                  f"generator could offer while sharing the 2 vCPUs), with reader + dispatcher at "
+                  f"{user_cpu:.1f}% of a core. "
+                  f"{'Met.' if zero and delivered >= 1e6 and user_cpu <= 10 else 'Not met as stated: the rate is generator-bound here, and the user-space cost, ~' + format(user_cpu / delivered * 1e7, '.0f') + ' ns per event, is above the 10%-at-1M budget (100 ns per event).'}")
     md.append("\nThe 100 ms burst at ≥ 2 M events/s is not reachable by a syscall-driven generator on this VM "
               "(an openat costs ~1 µs here before any probe); the 8 MiB ring holds ~26 k open records, "
               "and the sweep's top row shows what a saturating burst does.\n")
@@ -400,8 +403,13 @@ def render(raw, out_path):
     md.append("| --- | --- | --- | --- | --- |")
     for name, (off, on, progs) in overhead.items():
         added = on[0] - off[0]
+        # Below the runs' own spread the difference says nothing: say so.
+        spread = max(off[2] - off[1], on[2] - on[1])
+        added_text = f"{added:.0f}" if abs(added) > spread else f"within noise ({added:+.0f}, spread {spread:.0f})"
         pro = "; ".join(f"{p}: {ns:.0f}" for p, ns in sorted(progs.items()) if ns > 0)
-        md.append(f"| {name} | {fmt(off)} | {fmt(on)} | {added:.0f} | {pro} |")
+        md.append(f"| {name} | {fmt(off)} | {fmt(on)} | {added_text} | {pro} |")
+    md.append("\nA fork+exec+wait costs milliseconds on this VM, so the exec and exit programs' cost is "
+              "better read from their own run time (last column) than from the difference.")
 
     md.append("\n## 3. Side by side with the peer tools\n")
     md.append("Each tool traces the whole machine while the same workload runs: 2000 fork+exec of a "

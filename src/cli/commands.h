@@ -41,4 +41,6 @@ struct ProbesFlags {
 };
 int run_probes(const ProbesFlags& flags);
 
+int run_doctor();
+
 }  // namespace ksight::cli

@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
       "  ksight run --config /etc/ksight/ksight.yaml\n"
       "  ksight trace exec                   # every exec, as columns\n"
       "  ksight trace exec,exit -o json --duration 10s\n"
-      "  ksight probes                       # what this kernel allows\n");
+      "  ksight probes                       # what this kernel allows\n"
+      "  ksight doctor                       # what is missing, and what to do about it\n");
 
   RunFlags run;
   auto* run_cmd =
@@ -84,6 +85,9 @@ int main(int argc, char** argv) {
                    "treat a kernel feature as missing")
       ->delimiter(',');
 
+  auto* doctor_cmd = app.add_subcommand(
+      "doctor", "Check the kernel and host for what ksight needs; exit 0 when it can run");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -100,5 +104,6 @@ int main(int argc, char** argv) {
   if (*run_cmd) return run_daemon(run);
   if (*trace_cmd) return run_trace(trace);
   if (*probes_cmd) return run_probes(probes);
+  if (*doctor_cmd) return run_doctor();
   return kExitUsage;
 }

@@ -98,5 +98,17 @@ TEST(Cli, ProbesListsWhatThisKernelAllows) {
   EXPECT_NE(t.err.find("probe exec is off"), std::string::npos) << t.err;
 }
 
+TEST(Cli, DoctorChecksTheHost) {
+  KSIGHT_REQUIRE_BPF();
+  auto r = run({ksight_binary(), "doctor"});
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const char* line : {"ok    BTF", "ok    capabilities", "  kprobes ", "  fentry ",
+                           "  lockdown ", "exec     via ", "ksight can run here."}) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+  }
+  // A missing fentry or kprobes is a warning with what it costs, never a failure.
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace ksight::test

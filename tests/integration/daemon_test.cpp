@@ -3,8 +3,8 @@
 #include <signal.h>
 
 #include <map>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "harness.h"
 
@@ -150,13 +150,15 @@ TEST(Daemon, LeavesNoProgramInTheKernelAfterSignal) {
   // The kernel frees a program shortly after its last reference goes (an
   // earlier test's killed daemon may still be on its way out): settle first.
   int before = ours();
-  eventually([&] {
-    int now = ours();
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    bool stable = now == ours();
-    before = now;
-    return stable;
-  }, std::chrono::seconds(5));
+  eventually(
+      [&] {
+        int now = ours();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        bool stable = now == ours();
+        before = now;
+        return stable;
+      },
+      std::chrono::seconds(5));
   for (int sig : {SIGTERM, SIGINT}) {
     TempDir dir;
     Daemon d(dir);

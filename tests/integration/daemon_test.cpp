@@ -14,10 +14,6 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string comm_of(const std::string& path) {
-  return path.substr(path.rfind('/') + 1);
-}
-
 // Counts of events in a JSON lines file for one command, by probe.
 std::map<std::string, int> count_events(const std::string& path, const std::string& comm,
                                         const std::function<bool(const json&)>& extra = nullptr) {

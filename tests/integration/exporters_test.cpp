@@ -20,10 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string comm_of(const std::string& path) {
-  return path.substr(path.rfind('/') + 1);
-}
-
 // node tests/otlp/validate.js FILE...; the npm packages come from scripts/setup.
 RunResult validate_otlp(const std::vector<std::string>& files) {
   std::vector<std::string> argv{"/usr/bin/env", "node",

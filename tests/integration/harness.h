@@ -73,6 +73,11 @@ void spawn_n(const std::string& path, const std::vector<std::string>& args, int 
 // so its exec and exit events are told apart from everything else on the host.
 std::string unique_copy(const std::string& src, const TempDir& dir, const std::string& prefix);
 
+// The command name the kernel gives a program at `path` (its base name).
+inline std::string comm_of(const std::string& path) {
+  return path.substr(path.rfind('/') + 1);
+}
+
 std::string read_file(const std::string& path);
 std::vector<std::string> read_lines(const std::string& path);
 

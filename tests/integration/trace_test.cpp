@@ -11,10 +11,6 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string comm_of(const std::string& path) {
-  return path.substr(path.rfind('/') + 1);
-}
-
 // Starts a trace and waits until its probes are attached (it says so at info).
 std::unique_ptr<Child> start_trace(const TempDir& dir, std::vector<std::string> args) {
   std::vector<std::string> argv{ksight_binary(), "trace"};

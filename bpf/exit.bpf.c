@@ -17,6 +17,8 @@ static __always_inline int handle_exit(void *ctx, struct task_struct *task)
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (!ksight__wanted(pid_tgid >> 32, comm))
 		return 0;
+	if (ksight_filter_failed && !BPF_CORE_READ(task, exit_code))
+		return 0;
 
 	ev = ksight__reserve(sizeof(*ev));
 	if (!ev)

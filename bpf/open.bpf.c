@@ -63,7 +63,8 @@ static __always_inline int handle_exit(void *ctx, long ret)
 	if (!args)
 		return 0; /* filtered out at enter, or entered before we attached */
 	bpf_get_current_comm(comm, sizeof(comm));
-	emit_open(ctx, pid_tgid, comm, args->path, args->flags, ret);
+	if (!ksight_filter_failed || ret < 0)
+		emit_open(ctx, pid_tgid, comm, args->path, args->flags, ret);
 	bpf_map_delete_elem(&open_inflight, &tid);
 	return 0;
 }
@@ -103,7 +104,7 @@ int BPF_PROG(open_do_sys_openat2_fexit, int dfd, const char *filename, struct op
 	char comm[KSIGHT_COMM_LEN];
 
 	bpf_get_current_comm(comm, sizeof(comm));
-	if (!ksight__wanted(pid_tgid >> 32, comm))
+	if (!ksight__wanted(pid_tgid >> 32, comm) || (ksight_filter_failed && ret >= 0))
 		return 0;
 	emit_open(ctx, pid_tgid, comm, filename, (__u32)BPF_CORE_READ(how, flags), ret);
 	return 0;

@@ -24,6 +24,11 @@ const volatile __u64 ksight_wakeup_bytes = 1 << 20;
 const volatile __u32 ksight_filter_tgid = 0;
 const volatile __u8 ksight_filter_comm_set = 0;
 const volatile char ksight_filter_comm[KSIGHT_COMM_LEN] = {};
+/* cgroup v2 id to trace (ksight trace --cgroup, and -- CMD, which runs the
+ * command in a cgroup of its own so its descendants are followed for free). */
+const volatile __u64 ksight_filter_cgroup = 0;
+/* Only failures: non-zero exits, failed opens (ksight trace --failed). */
+const volatile __u8 ksight_filter_failed = 0;
 
 /* Replaced by user space with the shared channel: a BPF_MAP_TYPE_RINGBUF, or a
  * BPF_MAP_TYPE_PERF_EVENT_ARRAY where the kernel has no ring buffer. */
@@ -65,6 +70,8 @@ static __always_inline void ksight__count_drop(__u32 reason)
 static __always_inline bool ksight__wanted(__u32 tgid, const char *comm)
 {
 	if (ksight_filter_tgid && tgid != ksight_filter_tgid)
+		return false;
+	if (ksight_filter_cgroup && bpf_get_current_cgroup_id() != ksight_filter_cgroup)
 		return false;
 	if (ksight_filter_comm_set) {
 		for (int i = 0; i < KSIGHT_COMM_LEN; i++) {

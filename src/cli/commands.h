@@ -28,6 +28,9 @@ struct TraceFlags {
   std::string duration;
   uint32_t pid = 0;
   std::string comm;
+  std::string cgroup;                // cgroup v2 path
+  bool failed = false;               // only failures
+  std::vector<std::string> command;  // -- CMD ARGS...: run it, trace its tree
   uint64_t count = 0;
   bool force_perf_buffer = false;
   std::vector<std::string> disable_features;

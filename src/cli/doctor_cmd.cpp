@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "probes/probe.h"
+#include "runtime/cgroup.h"
 
 namespace ksight::cli {
 
@@ -31,22 +32,14 @@ uint64_t effective_caps() {
   return 0;
 }
 
-// The cgroup v2 mount point, and whether it is the only hierarchy.
-std::pair<std::string, bool> cgroup2_mount() {
-  std::ifstream f("/proc/self/mountinfo");
-  std::string line, v2;
-  bool v1 = false;
-  while (std::getline(f, line)) {
-    auto dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream pre(line.substr(0, dash)), post(line.substr(dash + 3));
-    std::string id, parent, dev, root, mount, fstype;
-    pre >> id >> parent >> dev >> root >> mount;
-    post >> fstype;
-    if (fstype == "cgroup2" && v2.empty()) v2 = mount;
-    if (fstype == "cgroup") v1 = true;
-  }
-  return {v2, !v1};
+// Whether any cgroup v1 hierarchy is mounted beside v2 (the hybrid layout).
+bool cgroup_v1_mounted() {
+  std::ifstream f("/proc/self/mounts");
+  std::string dev, mount, fstype;
+  std::string rest;
+  while (f >> dev >> mount >> fstype && std::getline(f, rest))
+    if (fstype == "cgroup") return true;
+  return false;
 }
 
 std::string first_line(const std::string& path) {
@@ -98,7 +91,8 @@ int run_doctor() {
       false);
   add("BPF stats", k.bpf_stats(), "run counts and run times available",
       "ksight_bpf_program_* metrics read 0 (needs 5.8+ and CAP_SYS_ADMIN)", false);
-  auto [v2, pure] = cgroup2_mount();
+  const std::string v2 = runtime::cgroup2_mount();
+  const bool pure = !cgroup_v1_mounted();
   checks.push_back({"cgroup v2", v2.empty() ? Check::warn : Check::ok,
                     v2.empty()
                         ? "no cgroup2 mount: cgroup ids in events cannot be named"

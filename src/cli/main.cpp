@@ -1,7 +1,10 @@
 // ksight: one binary, three ways to use it (run, trace, probes).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -60,6 +63,9 @@ int main(int argc, char** argv) {
                         "stop after this long, e.g. 500ms, 10s, 5m");
   trace_cmd->add_option("-p,--pid", trace.pid, "only this process (thread group id)");
   trace_cmd->add_option("--comm", trace.comm, "only processes with this command name");
+  trace_cmd->add_option("--cgroup", trace.cgroup,
+                        "only processes in this cgroup v2 (path under the cgroup2 mount)");
+  trace_cmd->add_flag("--failed", trace.failed, "only failures: non-zero exits, failed opens");
   trace_cmd->add_option("-n,--count", trace.count, "stop after printing this many events");
   trace_cmd->add_flag("--force-perf-buffer", trace.force_perf_buffer,
                       "use the perf buffer even where the ring buffer works");
@@ -74,7 +80,11 @@ int main(int argc, char** argv) {
       "  ksight trace exec\n"
       "  ksight trace exec --comm bash -o json\n"
       "  ksight trace exit -p 1234 --duration 30s\n"
-      "  ksight trace exec,exit --count 100\n");
+      "  ksight trace exec,exit --count 100\n"
+      "  ksight trace exec,exit -- make -j2      # run make, trace it and its children, exit with "
+      "its code\n"
+      "  ksight trace exit --failed              # only processes that exited non-zero or were "
+      "killed\n");
 
   ProbesFlags probes;
   auto* probes_cmd =
@@ -88,8 +98,21 @@ int main(int argc, char** argv) {
   auto* doctor_cmd = app.add_subcommand(
       "doctor", "Check the kernel and host for what ksight needs; exit 0 when it can run");
 
+  // `ksight trace PROBE -- CMD ARGS...`: what follows "--" is the command to
+  // run, never options or probes, so it is cut off before CLI11 parses.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (auto dash = std::find(args.begin(), args.end(), "--"); dash != args.end()) {
+    trace.command.assign(dash + 1, args.end());
+    args.erase(dash, args.end());
+    if (trace.command.empty()) {
+      std::fprintf(stderr, "ksight: nothing after -- (expected a command to run)\n");
+      return kExitUsage;
+    }
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -101,6 +124,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (!trace.command.empty() && !*trace_cmd) {
+    std::fprintf(stderr, "ksight: only trace takes -- CMD\n");
+    return kExitUsage;
+  }
   if (*run_cmd) return run_daemon(run);
   if (*trace_cmd) return run_trace(trace);
   if (*probes_cmd) return run_probes(probes);

@@ -1,6 +1,15 @@
 // ksight trace: one-shot tracing from a shell.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 #include <sstream>
+#include <utility>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -8,8 +17,82 @@
 #include "config/units.h"
 #include "core/clock.h"
 #include "probes/probe.h"
+#include "runtime/cgroup.h"
 
 namespace ksight::cli {
+
+namespace {
+
+// The command of `ksight trace ... -- CMD`: forked at once, held before exec
+// until the probes are attached (so its first exec is seen), then released.
+class CommandChild {
+ public:
+  static std::expected<CommandChild, std::string> spawn(const std::vector<std::string>& argv) {
+    int gate[2];
+    if (::pipe2(gate, O_CLOEXEC) != 0)
+      return std::unexpected(std::string("pipe: ") + std::strerror(errno));
+    pid_t pid = ::fork();
+    if (pid < 0) return std::unexpected(std::string("fork: ") + std::strerror(errno));
+    if (pid == 0) {
+      ::close(gate[1]);
+      char b;
+      // EOF on the gate: released. Our parent's blocked signals must not stay blocked.
+      while (::read(gate[0], &b, 1) < 0 && errno == EINTR) {
+      }
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      std::fprintf(stderr, "ksight: cannot run %s: %s\n", args[0], std::strerror(errno));
+      ::_exit(127);
+    }
+    ::close(gate[0]);
+    return CommandChild(pid, gate[1]);
+  }
+  CommandChild(CommandChild&& o) noexcept
+      : pid_(std::exchange(o.pid_, -1)), gate_(std::exchange(o.gate_, -1)), status_(o.status_) {}
+  ~CommandChild() {
+    release();
+    if (pid_ > 0 && !status_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+  void release() {
+    if (gate_ >= 0) ::close(gate_);
+    gate_ = -1;
+  }
+  void signal(int sig) const {
+    if (!status_) ::kill(pid_, sig);
+  }
+  bool exited() const { return status_.has_value(); }
+  // The command's exit code (128 + signal when killed) once it has exited.
+  std::optional<int> poll() {
+    int st = 0;
+    if (!status_ && ::waitpid(pid_, &st, WNOHANG) == pid_)
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return status_;
+  }
+  int wait() {
+    int st = 0;
+    if (!status_ && ::waitpid(pid_, &st, 0) == pid_)
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return status_.value_or(kExitFailure);
+  }
+
+ private:
+  CommandChild(pid_t pid, int gate) : pid_(pid), gate_(gate) {}
+  pid_t pid_;
+  int gate_;
+  std::optional<int> status_;
+};
+
+}  // namespace
 
 int run_trace(const TraceFlags& flags) {
   std::vector<std::string> names;
@@ -41,8 +124,31 @@ int run_trace(const TraceFlags& flags) {
     return fail(kExitUsage, "--comm: the kernel keeps 15 characters of a command name; '" +
                                 flags.comm + "' is longer");
 
+  uint64_t cgroup = 0;
+  if (!flags.cgroup.empty()) {
+    if (!flags.command.empty()) return fail(kExitUsage, "--cgroup and -- CMD cannot be combined");
+    auto id = runtime::cgroup_id(flags.cgroup);
+    if (!id) return fail(kExitUsage, "--cgroup: " + id.error());
+    cgroup = *id;
+  }
+
   setup_logging(flags.log_level);
   block_stop_signals();
+
+  // -- CMD: the command runs in a cgroup of its own, created here, so the
+  // kernel-side filter follows it and every descendant with one comparison.
+  std::optional<runtime::ScopedCgroup> scope;
+  std::optional<CommandChild> child;
+  if (!flags.command.empty()) {
+    auto cg = runtime::ScopedCgroup::create("ksight-trace-" + std::to_string(::getpid()));
+    if (!cg) return fail(kExitFailure, cg.error());
+    scope.emplace(std::move(*cg));
+    auto c = CommandChild::spawn(flags.command);
+    if (!c) return fail(kExitFailure, c.error());
+    child.emplace(std::move(*c));
+    if (auto r = scope->add(child->pid()); !r) return fail(kExitFailure, r.error());
+    cgroup = scope->id();
+  }
 
   config::Config c = config::default_config();
   c.probes = names;
@@ -53,6 +159,8 @@ int run_trace(const TraceFlags& flags) {
   opts.require_all = true;
   opts.filter_tgid = flags.pid;
   opts.filter_comm = flags.comm;
+  opts.filter_cgroup = cgroup;
+  opts.filter_failed = flags.failed;
 
   std::span<const std::string_view> columns;
   if (names.size() == 1) columns = probes::find_probe(names.front())->columns;
@@ -63,8 +171,22 @@ int run_trace(const TraceFlags& flags) {
   auto agent = runtime::Agent::start(opts, registry, {&printer});
   if (!agent) return fail(kExitFailure, agent.error() + privilege_hint(agent.error()));
 
+  if (child) child->release();  // probes are attached: the command may exec now
+
   const uint64_t deadline = duration_ns ? core::mono_ns() + duration_ns : 0;
-  while (wait_for_signal(std::chrono::milliseconds(50)) == 0) {
+  int exit_code = kExitOk;
+  for (;;) {
+    int sig = wait_for_signal(std::chrono::milliseconds(20));
+    if (child) {
+      // Ctrl-C or SIGTERM goes to the command; we stop when it has gone.
+      if (sig) child->signal(sig);
+      if (auto code = child->poll()) {
+        exit_code = *code;
+        break;
+      }
+    } else if (sig) {
+      break;
+    }
     if (printer.limit_reached()) break;
     if (deadline && core::mono_ns() >= deadline) break;
   }
@@ -74,7 +196,11 @@ int run_trace(const TraceFlags& flags) {
   std::fprintf(stderr, "ksight: %llu events printed, %llu lost\n",
                static_cast<unsigned long long>(printer.printed()),
                static_cast<unsigned long long>(lost));
-  return kExitOk;
+  if (child && !child->exited()) {
+    child->signal(SIGTERM);  // --count or --duration ended the trace first
+    exit_code = child->wait();
+  }
+  return exit_code;
 }
 
 }  // namespace ksight::cli

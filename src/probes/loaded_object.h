@@ -55,6 +55,8 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
   ro->ksight_wakeup_bytes = req.wakeup_bytes;
   ro->ksight_filter_tgid = req.filter_tgid;
   ro->ksight_filter_comm_set = !req.filter_comm.empty();
+  ro->ksight_filter_cgroup = req.filter_cgroup;
+  ro->ksight_filter_failed = req.filter_failed;
   std::memset(ro->ksight_filter_comm, 0, sizeof(ro->ksight_filter_comm));
   std::memcpy(ro->ksight_filter_comm, req.filter_comm.data(),
               std::min(req.filter_comm.size(), sizeof(ro->ksight_filter_comm) - 1));

@@ -193,7 +193,9 @@ std::expected<void, std::string> Agent::load_probes() {
                               .variant = choice.chosen,
                               .wakeup_bytes = wakeup,
                               .filter_tgid = opts_.filter_tgid,
-                              .filter_comm = opts_.filter_comm};
+                              .filter_comm = opts_.filter_comm,
+                              .filter_cgroup = opts_.filter_cgroup,
+                              .filter_failed = opts_.filter_failed};
       auto probe = spec->create(req, registry_);
       if (probe) {
         st.up = true;

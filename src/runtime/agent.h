@@ -35,6 +35,8 @@ struct AgentOptions {
   size_t batch_bytes = 256u << 10;  // bytes per batch
   uint32_t filter_tgid = 0;
   std::string filter_comm;
+  uint64_t filter_cgroup = 0;
+  bool filter_failed = false;
   bool bpf_stats = true;  // keep BPF run-time stats on
   std::set<std::string> disabled_features;
 };

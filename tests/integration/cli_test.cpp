@@ -65,6 +65,17 @@ TEST(Cli, BadDurationAndConfig) {
   EXPECT_EQ(lines_in(missing.err), 1) << missing.err;
 }
 
+TEST(Cli, TraceCommandAndCgroupMistakes) {
+  auto none = run({ksight_binary(), "trace", "exec", "--"});
+  EXPECT_EQ(none.code, 2);
+  EXPECT_NE(none.err.find("nothing after --"), std::string::npos) << none.err;
+  auto cg = run({ksight_binary(), "trace", "exec", "--cgroup", "/no-such-cgroup"});
+  EXPECT_EQ(cg.code, 2);
+  EXPECT_NE(cg.err.find("--cgroup: no"), std::string::npos) << cg.err;
+  auto run_dash = run({ksight_binary(), "run", "--", "/bin/true"});
+  EXPECT_EQ(run_dash.code, 2);
+}
+
 TEST(Cli, PortInUseIsARuntimeFailure) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};

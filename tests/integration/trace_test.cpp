@@ -1,7 +1,10 @@
 // ksight trace, driven as a user would: real programs, exact output.
 #include <signal.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
 
 #include "harness.h"
 
@@ -93,6 +96,52 @@ TEST(Trace, DurationEndsTheTrace) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_GE(took, 1s);
   EXPECT_NE(r.err.find("0 events printed"), std::string::npos) << r.err;
+}
+
+TEST(Trace, CommandTreeOnlyAndItsExitCode) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  // Busy work outside the traced tree, running all along: never printed.
+  std::atomic<bool> stop{false};
+  std::thread noise([&] {
+    while (!stop) spawn_n("/bin/true", {}, 1);
+  });
+  auto r = run({ksight_binary(), "trace", "exec", "-o", "json", "--", "/bin/sh", "-c",
+                "for i in $(seq 50); do /bin/true; done; exit 7"},
+               60s);
+  stop = true;
+  noise.join();
+  EXPECT_EQ(r.code, 7) << r.err;  // the command's exit code
+  int trues = 0, total = 0;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    json ev = json::parse(line);
+    ++total;
+    if (ev["filename"] == "/bin/true") {
+      ++trues;
+      EXPECT_NE(ev["ppid"], ::getpid()) << "an exec from outside the traced tree: " << line;
+    }
+  }
+  EXPECT_EQ(trues, 50) << r.out;
+  EXPECT_EQ(total, 52) << r.out;  // sh, seq and the 50 /bin/true
+}
+
+TEST(Trace, FailedShowsOnlyFailures) {
+  KSIGHT_REQUIRE_BPF();
+  auto r = run({ksight_binary(), "trace", "exit", "--failed", "-o", "json", "--", "/bin/sh", "-c",
+                "/bin/true; /bin/false; /bin/sh -c 'exit 4'"},
+               30s);
+  EXPECT_EQ(r.code, 4) << r.err;
+  std::vector<std::pair<std::string, int>> seen;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    json ev = json::parse(line);
+    seen.emplace_back(ev["comm"], ev.value("exit_code", -1));
+  }
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, int>>{{"false", 1}, {"sh", 4}, {"sh", 4}}))
+      << r.out;
 }
 
 }  // namespace

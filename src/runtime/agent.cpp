@@ -142,14 +142,16 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
   if (!channel) return std::unexpected(channel.error());
   a->channel_ = std::make_unique<bpf::EventChannel>(std::move(*channel));
 
-  if (auto r = a->load_probes(); !r) return std::unexpected(r.error());
-
   // Batches hold records of up to KSIGHT_MAX_EVENT_SIZE; at least a few per batch.
   size_t batch_bytes = std::max<size_t>(opts.batch_bytes, 4 * KSIGHT_MAX_EVENT_SIZE);
   a->queue_ = std::make_unique<BatchQueue>(std::max<size_t>(opts.queue_batches, 1), batch_bytes,
                                            batch_bytes / sizeof(ksight_event_header));
   a->reader_ = std::make_unique<Reader>(*a);
+  // The consumer before the probes: a perf event array has no place to write
+  // until perf_buffer__new has opened a buffer per CPU, so a program that
+  // fires earlier loses its record (a ring buffer would just hold it).
   if (auto r = a->channel_->open_reader(a->reader_.get()); !r) return std::unexpected(r.error());
+  if (auto r = a->load_probes(); !r) return std::unexpected(r.error());
   a->register_self_metrics();
 
   Agent* self = a.get();

@@ -21,11 +21,11 @@ namespace ksight::probes {
 struct LoadRequest {
   const bpf::EventChannel* channel = nullptr;
   const bpf::AttachVariant* variant = nullptr;
-  uint64_t wakeup_bytes = 0;  // force a reader wake-up past this ring fill
-  uint32_t filter_tgid = 0;   // 0: every process
-  std::string filter_comm;    // empty: every command
-  uint64_t filter_cgroup = 0; // cgroup v2 id; 0: every cgroup
-  bool filter_failed = false; // only failures (non-zero exits, failed opens)
+  uint64_t wakeup_bytes = 0;   // force a reader wake-up past this ring fill
+  uint32_t filter_tgid = 0;    // 0: every process
+  std::string filter_comm;     // empty: every command
+  uint64_t filter_cgroup = 0;  // cgroup v2 id; 0: every cgroup
+  bool filter_failed = false;  // only failures (non-zero exits, failed opens)
 };
 
 struct ProgramStats {

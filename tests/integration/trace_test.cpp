@@ -127,6 +127,35 @@ TEST(Trace, CommandTreeOnlyAndItsExitCode) {
   EXPECT_EQ(total, 52) << r.out;  // sh, seq and the 50 /bin/true
 }
 
+TEST(Trace, OpenCountsEveryFailedOpenOfAMissingPath) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  // cat of 40 missing files: 40 ENOENT opens of exactly those paths, beside
+  // whatever cat opens on its own (locale files, some of them missing too).
+  std::vector<std::string> args{"/bin/sh", "-c", "", "sh"};
+  std::string script =
+      "for i in $(seq 40); do cat " + dir.path() + "/missing-$i 2>/dev/null; done; exit 0";
+  args[2] = script;
+  std::vector<std::string> argv{ksight_binary(), "trace", "open", "--failed", "-o", "json", "--"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run(argv, 60s);
+  EXPECT_EQ(r.code, 0) << r.err;
+  int missing = 0, other_ok = 0;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    json ev = json::parse(line);
+    if (ev.contains("fd")) ++other_ok;  // --failed: must not happen
+    if (ev.value("path", "").rfind(dir.path() + "/missing-", 0) == 0) {
+      EXPECT_EQ(ev["error"], "ENOENT");
+      EXPECT_EQ(ev["comm"], "cat");
+      ++missing;
+    }
+  }
+  EXPECT_EQ(missing, 40) << r.out;
+  EXPECT_EQ(other_ok, 0);
+}
+
 TEST(Trace, FailedShowsOnlyFailures) {
   KSIGHT_REQUIRE_BPF();
   auto r = run({ksight_binary(), "trace", "exit", "--failed", "-o", "json", "--", "/bin/sh", "-c",

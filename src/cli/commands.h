@@ -26,6 +26,7 @@ struct TraceFlags {
   std::vector<std::string> probes;  // each may be comma-separated
   std::string output = "text";      // text | json
   std::string duration;
+  std::string interval;  // histogram probes: print every interval too
   uint32_t pid = 0;
   std::string comm;
   std::string cgroup;                // cgroup v2 path

@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}));
   trace_cmd->add_option("-d,--duration", trace.duration,
                         "stop after this long, e.g. 500ms, 10s, 5m");
+  trace_cmd->add_option(
+      "-i,--interval", trace.interval,
+      "histogram probes: print the histogram every interval, e.g. 5s (and at exit)");
   trace_cmd->add_option("-p,--pid", trace.pid, "only this process (thread group id)");
   trace_cmd->add_option("--comm", trace.comm, "only processes with this command name");
   trace_cmd->add_option("--cgroup", trace.cgroup,
@@ -75,7 +78,8 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   trace_cmd->add_option("--log-level", trace.log_level, "log level on stderr (default warn)");
   trace_cmd->footer(
-      "\nPROBES: exec (process execs), exit (process exits)\n"
+      "\nPROBES: exec (process execs), exit (process exits), open (file opens),\n"
+      "        runqlat (run-queue latency histogram)\n"
       "\nEXAMPLES:\n"
       "  ksight trace exec\n"
       "  ksight trace exec --comm bash -o json\n"

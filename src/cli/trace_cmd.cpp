@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/histogram_printer.h"
 #include "cli/trace_printer.h"
 #include "config/units.h"
 #include "core/clock.h"
@@ -120,6 +121,12 @@ int run_trace(const TraceFlags& flags) {
     if (!d) return fail(kExitUsage, "--duration: " + d.error());
     duration_ns = *d;
   }
+  uint64_t interval_ns = 0;
+  if (!flags.interval.empty()) {
+    auto d = config::parse_duration_ns(flags.interval);
+    if (!d) return fail(kExitUsage, "--interval: " + d.error());
+    interval_ns = *d;
+  }
   if (flags.comm.size() > 15)
     return fail(kExitUsage, "--comm: the kernel keeps 15 characters of a command name; '" +
                                 flags.comm + "' is longer");
@@ -173,6 +180,19 @@ int run_trace(const TraceFlags& flags) {
 
   if (child) child->release();  // probes are attached: the command may exec now
 
+  // Probes that aggregate in the kernel print their histograms instead of events.
+  std::vector<std::string_view> histograms;
+  for (const auto& n : names)
+    if (auto h = probes::find_probe(n)->histogram; !h.empty()) histograms.push_back(h);
+  auto print_histograms = [&] {
+    auto snap = registry.collect(core::mono_ns());
+    for (auto h : histograms) print_log2_histograms(stdout, snap, h);
+  };
+  if (!histograms.empty() && names.size() == histograms.size())
+    std::fprintf(stderr, "ksight: tracing %s... Ctrl-C to print the histogram\n",
+                 names.front().c_str());
+  uint64_t next_print = interval_ns ? core::mono_ns() + interval_ns : 0;
+
   const uint64_t deadline = duration_ns ? core::mono_ns() + duration_ns : 0;
   int exit_code = kExitOk;
   for (;;) {
@@ -189,8 +209,13 @@ int run_trace(const TraceFlags& flags) {
     }
     if (printer.limit_reached()) break;
     if (deadline && core::mono_ns() >= deadline) break;
+    if (next_print && core::mono_ns() >= next_print && !histograms.empty()) {
+      print_histograms();
+      next_print += interval_ns;
+    }
   }
   (*agent)->stop();
+  if (!histograms.empty()) print_histograms();
   std::fflush(stdout);
   uint64_t lost = (*agent)->events_lost();
   std::fprintf(stderr, "ksight: %llu events printed, %llu lost\n",

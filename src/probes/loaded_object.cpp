@@ -39,6 +39,10 @@ std::expected<void, std::string> LoadedObject::attach() {
   return {};
 }
 
+bpf_map* LoadedObject::map(const char* name) const {
+  return bpf_object__find_map_by_name(obj_, name);
+}
+
 std::vector<uint64_t> LoadedObject::drops() const {
   std::vector<uint64_t> out(KSIGHT_DROP_REASONS, 0);
   int cpus = libbpf_num_possible_cpus();

@@ -12,6 +12,7 @@
 #include <expected>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bpf/handles.h"
@@ -28,17 +29,20 @@ class LoadedObject {
 
   std::vector<uint64_t> drops() const;
   std::vector<ProgramStats> program_stats() const;
+  // A map of the object by name (nullptr when there is none).
+  bpf_map* map(const char* name) const;
 
  private:
   using SkelPtr = std::unique_ptr<void, void (*)(void*)>;
-  LoadedObject(SkelPtr skel, bpf_map* drops, std::vector<bpf_program*> progs)
-      : skel_(std::move(skel)), drops_(drops), progs_(std::move(progs)) {}
+  LoadedObject(SkelPtr skel, bpf_object* obj, bpf_map* drops, std::vector<bpf_program*> progs)
+      : skel_(std::move(skel)), obj_(obj), drops_(drops), progs_(std::move(progs)) {}
   static std::expected<std::vector<bpf_program*>, std::string> prepare(bpf_object* obj,
                                                                        bpf_map* events,
                                                                        const LoadRequest& req);
   std::expected<void, std::string> attach();
 
   SkelPtr skel_;
+  bpf_object* obj_;
   bpf_map* drops_;
   std::vector<bpf_program*> progs_;
   std::vector<bpf::Link> links_;  // declared last: detached first
@@ -66,7 +70,7 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
   if (int err = Skel::load(raw)) {
     return std::unexpected(std::string("loading BPF object: ") + std::strerror(-err));
   }
-  LoadedObject lo(std::move(skel), raw->maps.ksight_drops, std::move(*progs));
+  LoadedObject lo(std::move(skel), raw->obj, raw->maps.ksight_drops, std::move(*progs));
   if (auto r = lo.attach(); !r) return std::unexpected(r.error());
   return lo;
 }
@@ -88,11 +92,23 @@ class ObjectProbe final : public Probe {
               core::EventView* ev) override {
     return decoder_.decode(rec, w, ev);
   }
+  // Probes that aggregate in the kernel give their decoder a refresh().
+  void refresh(core::Registry::Writer& w) override {
+    if constexpr (requires { decoder_.refresh(w, obj_); }) decoder_.refresh(w, obj_);
+  }
   std::vector<uint64_t> kernel_drops() const override { return obj_.drops(); }
   std::vector<ProgramStats> program_stats() const override { return obj_.program_stats(); }
 
  private:
-  ObjectProbe(LoadedObject obj, core::Registry& reg) : obj_(std::move(obj)), decoder_(reg) {}
+  ObjectProbe(LoadedObject obj, core::Registry& reg)
+      : obj_(std::move(obj)), decoder_(make(reg, obj_)) {}
+  // A decoder that prepares its maps after load takes the object too.
+  static Decoder make(core::Registry& reg, LoadedObject& obj) {
+    if constexpr (std::is_constructible_v<Decoder, core::Registry&, LoadedObject&>)
+      return Decoder(reg, obj);
+    else
+      return Decoder(reg);
+  }
   LoadedObject obj_;
   Decoder decoder_;
 };

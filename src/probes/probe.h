@@ -45,6 +45,9 @@ class Probe {
   // Records the kernel side could not emit, by KSIGHT_DROP_* reason.
   virtual std::vector<uint64_t> kernel_drops() const = 0;
   virtual std::vector<ProgramStats> program_stats() const = 0;
+  // Reads what the probe aggregates in kernel maps into the registry; runs at
+  // scrape and export time, under the registry's lock.
+  virtual void refresh(core::Registry::Writer&) {}
 };
 
 using ProbeFactory = std::expected<std::unique_ptr<Probe>, std::string> (*)(const LoadRequest&,
@@ -59,6 +62,9 @@ struct ProbeSpec {
   std::span<const bpf::AttachVariant> variants;  // in order of preference
   ProbeFactory create;
   std::span<const std::string_view> columns;  // event fields `ksight trace` prints, in order
+  // For a probe that aggregates in the kernel: the histogram `ksight trace`
+  // prints (log2, in microseconds) at exit and every --interval.
+  std::string_view histogram = {};
 };
 
 std::span<const ProbeSpec> probe_table();

@@ -8,6 +8,7 @@
 #include "probes/exit.h"
 #include "probes/open.h"
 #include "probes/probe.h"
+#include "probes/runqlat.h"
 
 namespace ksight::probes {
 
@@ -43,13 +44,33 @@ constexpr bpf::AttachVariant kOpenVariants[] = {
 };
 constexpr std::string_view kOpenColumns[] = {"fd", "error", "flags", "path"};
 
-const std::array<ProbeSpec, 3> kProbes{{
+constexpr bpf::AttachVariant kRunqlatVariants[] = {
+    {AttachMethod::tp_btf,
+     "sched/sched_switch",
+     {"runqlat_sched_wakeup_tp_btf", "runqlat_sched_wakeup_new_tp_btf",
+      "runqlat_sched_switch_tp_btf"}},
+    {AttachMethod::raw_tp,
+     "sched/sched_switch",
+     {"runqlat_sched_wakeup_raw_tp", "runqlat_sched_wakeup_new_raw_tp",
+      "runqlat_sched_switch_raw_tp"}},
+};
+
+const std::array<ProbeSpec, 4> kProbes{{
     {"exec", "process execs: pid, ppid, uid, command, filename, argv", KSIGHT_PROBE_EXEC, true,
      kExecVariants, create_exec_probe, kExecColumns},
     {"exit", "process exits: exit code or signal, lifetime", KSIGHT_PROBE_EXIT, true, kExitVariants,
      create_exit_probe, kExitColumns},
     {"open", "file opens (openat, openat2): path, flags, fd or error", KSIGHT_PROBE_OPEN, false,
      kOpenVariants, create_open_probe, kOpenColumns},
+    // Runs on every context switch: off unless asked for.
+    {"runqlat",
+     "run-queue latency histogram per cgroup, aggregated in the kernel",
+     KSIGHT_PROBE_RUNQLAT,
+     false,
+     kRunqlatVariants,
+     create_runqlat_probe,
+     {},
+     "ksight_runqueue_latency_seconds"},
 }};
 
 size_t edit_distance(std::string_view a, std::string_view b) {

@@ -340,6 +340,7 @@ void Agent::register_self_metrics() {
           v += static_cast<double>(kdrops[KSIGHT_DROP_RATE_LIMIT]);
         w.set(lost, {name, to_string(reason)}, v);
       }
+      probes_[i]->refresh(w);
       for (const auto& ps : probes_[i]->program_stats()) {
         std::string_view prog = ps.program;
         w.set(runs, {name, prog}, static_cast<double>(ps.run_count));

@@ -36,14 +36,15 @@ std::string write_file(const TempDir& dir, const std::string& name, const std::s
 TEST(Prometheus, PromtoolAcceptsLiveMetricsAndSeriesAreWellFormed) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
-  Daemon d(dir, {"--probes", "exec,exit,open"});
-  ASSERT_TRUE(d.wait_ready({"exec", "exit", "open"})) << d.log();
+  Daemon d(dir, {"--probes", "exec,exit,open,runqlat"});
+  ASSERT_TRUE(d.wait_ready({"exec", "exit", "open", "runqlat"})) << d.log();
   spawn_n("/bin/true", {}, 5);
   std::string body;
   ASSERT_TRUE(eventually(
       [&] {
         body = d.scrape();
-        return body.find("ksight_file_opens_total") != std::string::npos;
+        return body.find("ksight_file_opens_total{") != std::string::npos &&
+               body.find("ksight_runqueue_latency_seconds_count{") != std::string::npos;
       },
       10s));
   std::string file = write_file(dir, "metrics.txt", body);
@@ -227,8 +228,8 @@ TEST(Http, TlsScrape) {
 TEST(Otlp, FileOutputMatchesTheOpenTelemetrySchema) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
-  Daemon d(dir, {"--probes", "exec,exit,open"});
-  ASSERT_TRUE(d.wait_ready({"exec", "exit", "open"})) << d.log();
+  Daemon d(dir, {"--probes", "exec,exit,open,runqlat"});
+  ASSERT_TRUE(d.wait_ready({"exec", "exit", "open", "runqlat"})) << d.log();
   spawn_n("/bin/sh", {"-c", "exit 3"}, 20);
   spawn_n("/bin/sh", {"-c", "kill -9 $$"}, 5);
   std::this_thread::sleep_for(1500ms);

@@ -156,6 +156,30 @@ TEST(Trace, OpenCountsEveryFailedOpenOfAMissingPath) {
   EXPECT_EQ(other_ok, 0);
 }
 
+TEST(Trace, RunqlatHistogramCountsWaitsUnderLoad) {
+  KSIGHT_REQUIRE_BPF();
+  // Three busy loops on two CPUs: tasks wait for a CPU all the time. Each is
+  // our direct child, so the Child destructors kill the loops themselves.
+  std::vector<std::unique_ptr<Child>> busy;
+  for (int i = 0; i < 3; ++i)
+    busy.push_back(std::make_unique<Child>(
+        std::vector<std::string>{"/bin/sh", "-c", "while :; do :; done"}, "", ""));
+  auto r = run({ksight_binary(), "trace", "runqlat", "--duration", "2s"}, 30s);
+  EXPECT_EQ(r.code, 0) << r.err;
+  ASSERT_NE(r.out.find("usecs : count"), std::string::npos) << r.out;
+  // Sum the count column: every line "lo -> hi : count |bar|".
+  uint64_t samples = 0;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto arrow = line.find(" -> "), colon = line.find(" : ");
+    if (arrow != std::string::npos && colon != std::string::npos)
+      samples += std::stoull(line.substr(colon + 3));
+  }
+  EXPECT_GT(samples, 100u) << r.out;
+  for (auto& b : busy) b->signal(SIGKILL);
+}
+
 TEST(Trace, FailedShowsOnlyFailures) {
   KSIGHT_REQUIRE_BPF();
   auto r = run({ksight_binary(), "trace", "exit", "--failed", "-o", "json", "--", "/bin/sh", "-c",

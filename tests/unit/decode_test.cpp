@@ -1,14 +1,17 @@
 // Decoders against records built by hand, as the BPF side lays them out.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "core/clock.h"
 #include "ksight/abi/exec.h"
 #include "ksight/abi/exit.h"
+#include "ksight/abi/hist.h"
 #include "probes/decode.h"
 #include "probes/exec.h"
 #include "probes/exit.h"
+#include "probes/runqlat.h"
 
 namespace ksight::probes {
 namespace {
@@ -84,6 +87,13 @@ TEST(ExitDecoder, ExitCodeOrSignal) {
   EXPECT_EQ(value_of(reg, "ksight_process_exits_total", {"sh", "3", ""}), 1);
   EXPECT_EQ(value_of(reg, "ksight_process_exits_total", {"sh", "", "SIGKILL"}), 1);
   EXPECT_EQ(value_of(reg, "ksight_process_exits_total", {"sh", "", "SIGSEGV"}), 1);
+}
+
+TEST(Log2Histogram, BoundsFollowTheSharedEncoding) {
+  auto b = log2_us_bounds();
+  ASSERT_EQ(b.size(), KSIGHT_LOG2_SLOTS - 1u);  // the last slot is +Inf
+  EXPECT_DOUBLE_EQ(b.front(), 2e-6);            // slot 0: 0 and 1 us, below 2 us
+  EXPECT_DOUBLE_EQ(b.back(), std::ldexp(1.0, KSIGHT_LOG2_SLOTS - 1) * 1e-6);
 }
 
 TEST(SignalName, KnownAndRealtime) {

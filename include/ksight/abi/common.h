@@ -23,6 +23,7 @@
 #define KSIGHT_PROBE_EXEC 1
 #define KSIGHT_PROBE_EXIT 2
 #define KSIGHT_PROBE_OPEN 3
+#define KSIGHT_PROBE_RUNQLAT 4
 
 /* Indexes of the per-CPU drop counter array each probe object owns. */
 #define KSIGHT_DROP_BUFFER_FULL 0 /* ring buffer reserve or perf output failed */

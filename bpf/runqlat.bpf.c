@@ -52,12 +52,8 @@ static __always_inline bool task_wanted(struct task_struct *t)
 		return false;
 	if (ksight_filter_comm_set) {
 		BPF_CORE_READ_STR_INTO(&comm, t, comm);
-		for (int i = 0; i < KSIGHT_COMM_LEN; i++) {
-			if (comm[i] != ksight_filter_comm[i])
-				return false;
-			if (comm[i] == '\0')
-				break;
-		}
+		if (!ksight__comm_matches(comm))
+			return false;
 	}
 	return true;
 }

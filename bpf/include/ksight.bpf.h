@@ -67,20 +67,26 @@ static __always_inline void ksight__count_drop(__u32 reason)
 
 /* True when the current task passes the filters user space set (ksight trace
  * -p / --comm), so a filtered-out event costs nothing past this check. */
+/* True when `comm` is the command name the --comm filter asks for. */
+static __always_inline bool ksight__comm_matches(const char *comm)
+{
+	for (int i = 0; i < KSIGHT_COMM_LEN; i++) {
+		if (comm[i] != ksight_filter_comm[i])
+			return false;
+		if (comm[i] == '\0')
+			break;
+	}
+	return true;
+}
+
 static __always_inline bool ksight__wanted(__u32 tgid, const char *comm)
 {
 	if (ksight_filter_tgid && tgid != ksight_filter_tgid)
 		return false;
 	if (ksight_filter_cgroup && bpf_get_current_cgroup_id() != ksight_filter_cgroup)
 		return false;
-	if (ksight_filter_comm_set) {
-		for (int i = 0; i < KSIGHT_COMM_LEN; i++) {
-			if (comm[i] != ksight_filter_comm[i])
-				return false;
-			if (comm[i] == '\0')
-				break;
-		}
-	}
+	if (ksight_filter_comm_set && !ksight__comm_matches(comm))
+		return false;
 	return true;
 }
 

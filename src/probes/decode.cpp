@@ -3,8 +3,30 @@
 #include <array>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace ksight::probes {
+
+namespace {
+
+// "<prefix><n>" for the numbers a table has no name for: built once per
+// table, so the views handed out stay valid and decoding allocates nothing.
+class NumberedNames {
+ public:
+  NumberedNames(const char* prefix, size_t count, std::string_view unknown) : unknown_(unknown) {
+    for (size_t i = 0; i < count; ++i) names_.push_back(prefix + std::to_string(i));
+  }
+  std::string_view operator()(int n) const {
+    return n >= 0 && static_cast<size_t>(n) < names_.size() ? names_[static_cast<size_t>(n)]
+                                                            : unknown_;
+  }
+
+ private:
+  std::vector<std::string> names_;
+  std::string_view unknown_;
+};
+
+}  // namespace
 
 std::string_view signal_name(int sig) {
   static constexpr std::array<std::string_view, 32> kNames{
@@ -13,25 +35,14 @@ std::string_view signal_name(int sig) {
       "SIGSTKFLT", "SIGCHLD", "SIGCONT",   "SIGSTOP", "SIGTSTP",  "SIGTTIN", "SIGTTOU", "SIGURG",
       "SIGXCPU",   "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO",   "SIGPWR",  "SIGSYS"};
   if (sig > 0 && sig < static_cast<int>(kNames.size())) return kNames[static_cast<size_t>(sig)];
-  // Real-time signals: a bounded set of static strings, built once.
-  static const auto kRt = [] {
-    std::array<std::string, 65> names;
-    for (int i = 0; i < 65; ++i) names[static_cast<size_t>(i)] = "SIG" + std::to_string(i);
-    return names;
-  }();
-  if (sig >= 0 && sig < 65) return kRt[static_cast<size_t>(sig)];
-  return "SIGUNKNOWN";
+  static const NumberedNames kRealtime("SIG", 65, "SIGUNKNOWN");
+  return kRealtime(sig);
 }
 
 std::string_view errno_name(int err) {
   if (const char* name = strerrorname_np(err)) return name;
-  static const auto kUnknown = [] {
-    std::array<std::string, 4096> names;
-    for (int i = 0; i < 4096; ++i) names[static_cast<size_t>(i)] = "E" + std::to_string(i);
-    return names;
-  }();
-  if (err >= 0 && err < 4096) return kUnknown[static_cast<size_t>(err)];
-  return "EUNKNOWN";
+  static const NumberedNames kUnnamed("E", 4096, "EUNKNOWN");
+  return kUnnamed(err);
 }
 
 }  // namespace ksight::probes

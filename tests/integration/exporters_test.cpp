@@ -274,7 +274,7 @@ TEST(OtlpPush, DeliversMetricsAndLogsWithHeadersGzipAndEnvironment) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
   std::string bin = unique_copy("/bin/true", dir, "kso");
-  int port = free_port();
+  int port = free_port_outside_ephemeral_range();
   OtlpReceiver receiver(port);
   // The standard variables: endpoint and headers; and a resource attribute.
   ::setenv("OTEL_EXPORTER_OTLP_ENDPOINT", ("http://127.0.0.1:" + std::to_string(port)).c_str(), 1);
@@ -322,7 +322,7 @@ TEST(OtlpPush, NothingLostWhileTheCollectorIsDownForAFewSeconds) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
   std::string bin = unique_copy("/bin/true", dir, "ksd");
-  int port = free_port();
+  int port = free_port_outside_ephemeral_range();
   auto receiver = std::make_unique<OtlpReceiver>(port, OtlpReceiver::Mode::unavailable);
   std::string cfg = write_file(dir, "ksight.yaml", "otlp:\n  max_backoff: 2s\n");
   Daemon d(dir,
@@ -331,13 +331,20 @@ TEST(OtlpPush, NothingLostWhileTheCollectorIsDownForAFewSeconds) {
            false);
   ASSERT_TRUE(d.wait_ready()) << d.log();
   spawn_n(bin, {}, 30);
-  std::this_thread::sleep_for(2s);  // 503s, then nothing listening at all
-  receiver.reset();
+  std::this_thread::sleep_for(2s);  // 503s, then connections dropped at once
+  receiver->set_mode(OtlpReceiver::Mode::down);
   std::this_thread::sleep_for(2s);
-  receiver = std::make_unique<OtlpReceiver>(port);
+  receiver->set_mode(OtlpReceiver::Mode::ok);
   ASSERT_TRUE(
       eventually([&] { return otlp_exec_records(receiver->requests(), comm_of(bin)) >= 30; }, 40s))
-      << otlp_exec_records(receiver->requests(), comm_of(bin));
+      << otlp_exec_records(receiver->requests(), comm_of(bin)) << " records, "
+      << receiver->requests().size() << " requests; " << [&] {
+           std::string out, t = d.scrape();
+           std::istringstream in(t);
+           for (std::string l; std::getline(in, l);)
+             if (l.rfind("ksight_otlp", 0) == 0) out += l + "\n";
+           return out;
+         }();
   std::string text = d.scrape();
   // Documents go out in order, so the retries land on whichever was first.
   EXPECT_GT(metric(text, "ksight_otlp_export_requests_total{signal=\"metrics\",result=\"retry\"}")
@@ -358,7 +365,7 @@ TEST(OtlpPush, NothingLostWhileTheCollectorIsDownForAFewSeconds) {
 TEST(OtlpPush, OverflowIsDroppedAndCounted) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
-  int port = free_port();
+  int port = free_port_outside_ephemeral_range();
   OtlpReceiver receiver(port, OtlpReceiver::Mode::unavailable);
   std::string cfg = write_file(dir, "ksight.yaml",
                                "otlp:\n  endpoint: http://127.0.0.1:" + std::to_string(port) +
@@ -382,7 +389,7 @@ TEST(OtlpPush, OverflowIsDroppedAndCounted) {
 TEST(OtlpPush, SigtermDoesNotHangOnASilentCollector) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
-  int port = free_port();
+  int port = free_port_outside_ephemeral_range();
   OtlpReceiver receiver(port, OtlpReceiver::Mode::silent);  // accepts, never answers
   std::string cfg = write_file(dir, "ksight.yaml",
                                "otlp:\n  endpoint: http://127.0.0.1:" + std::to_string(port) +

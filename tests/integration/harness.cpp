@@ -159,6 +159,22 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
+int free_port_outside_ephemeral_range() {
+  int low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low;
+  for (int port = low - 1000 - static_cast<int>(::getpid() % 4000); port > 1024; --port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    ::close(fd);
+    if (ok) return port;
+  }
+  return free_port();
+}
+
 std::optional<std::string> http_get(int port, const std::string& path, int* status,
                                     std::string* headers) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -82,6 +82,10 @@ std::string read_file(const std::string& path);
 std::vector<std::string> read_lines(const std::string& path);
 
 int free_port();
+// A free loopback port below the ephemeral range. For a server the test stops
+// and restarts: a client retrying a port in the ephemeral range can end up
+// connected to itself (TCP simultaneous open) and hold the port.
+int free_port_outside_ephemeral_range();
 // GET http://127.0.0.1:port/path; the body, or nullopt when nothing answers.
 std::optional<std::string> http_get(int port, const std::string& path, int* status = nullptr,
                                     std::string* headers = nullptr);

@@ -59,6 +59,7 @@ OtlpReceiver::OtlpReceiver(int port, Mode mode) : mode_(mode) {
 OtlpReceiver::~OtlpReceiver() {
   stop_ = true;
   thread_.join();
+  for (auto& t : handlers_) t.join();
   ::close(listen_fd_);
   for (int fd : parked_) ::close(fd);
 }
@@ -68,11 +69,17 @@ void OtlpReceiver::serve() {
     pollfd p{listen_fd_, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
     int fd = ::accept(listen_fd_, nullptr, nullptr);
-    if (fd >= 0) handle(fd);
+    // A thread per connection, as a real collector would: one slow client
+    // must not hold up the others.
+    if (fd >= 0) handlers_.emplace_back([this, fd] { handle(fd); });
   }
 }
 
 void OtlpReceiver::handle(int fd) {
+  if (mode_ == Mode::down) {
+    ::close(fd);
+    return;
+  }
   timeval tv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   std::string data;

@@ -1,7 +1,8 @@
 #pragma once
 // A minimal OTLP/HTTP receiver for the tests: accepts POSTs on loopback,
 // inflates gzip bodies, keeps every request, and answers 200, or 503 with
-// Retry-After while "unavailable", or never answers while "silent".
+// Retry-After while "unavailable", never answers while "silent", and drops
+// connections while "down".
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -13,7 +14,9 @@ namespace ksight::test {
 
 class OtlpReceiver {
  public:
-  enum class Mode { ok, unavailable, silent };
+  // ok: 200; unavailable: 503 + Retry-After; silent: never answers;
+  // down: closes every connection at once, as a crashed collector's host would.
+  enum class Mode { ok, unavailable, silent, down };
   struct Request {
     std::string path;
     std::map<std::string, std::string> headers;  // lower-case names
@@ -38,6 +41,7 @@ class OtlpReceiver {
   std::vector<Request> requests_;
   std::vector<int> parked_;  // connections held open without an answer (silent)
   std::thread thread_;
+  std::vector<std::thread> handlers_;  // touched by the accept thread only
 };
 
 }  // namespace ksight::test

@@ -23,6 +23,28 @@ struct {
 	__type(value, struct open_args);
 } open_inflight SEC(".maps");
 
+/* Opens by result: slot 0 counts successes, slot e the failures with errno
+ * e (the last slot takes larger ones). Counted before the rate limit, so the
+ * numbers stay exact when records are dropped. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KSIGHT_OPEN_RESULTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} open_results SEC(".maps");
+
+static __always_inline void count_result(long ret)
+{
+	__u32 slot = ret >= 0 ? 0 : (__u32)-ret;
+	__u64 *count;
+
+	if (slot >= KSIGHT_OPEN_RESULTS)
+		slot = KSIGHT_OPEN_RESULTS - 1;
+	count = bpf_map_lookup_elem(&open_results, &slot);
+	if (count)
+		*count += 1;
+}
+
 static __always_inline void emit_open(void *ctx, __u64 pid_tgid, const char *comm,
 				      const char *path, __u32 flags, long ret)
 {
@@ -63,6 +85,7 @@ static __always_inline int handle_exit(void *ctx, long ret)
 	if (!args)
 		return 0; /* filtered out at enter, or entered before we attached */
 	bpf_get_current_comm(comm, sizeof(comm));
+	count_result(ret);
 	if (!ksight_filter_failed || ret < 0)
 		emit_open(ctx, pid_tgid, comm, args->path, args->flags, ret);
 	bpf_map_delete_elem(&open_inflight, &tid);
@@ -104,7 +127,10 @@ int BPF_PROG(open_do_sys_openat2_fexit, int dfd, const char *filename, struct op
 	char comm[KSIGHT_COMM_LEN];
 
 	bpf_get_current_comm(comm, sizeof(comm));
-	if (!ksight__wanted(pid_tgid >> 32, comm) || (ksight_filter_failed && ret >= 0))
+	if (!ksight__wanted(pid_tgid >> 32, comm))
+		return 0;
+	count_result(ret);
+	if (ksight_filter_failed && ret >= 0)
 		return 0;
 	emit_open(ctx, pid_tgid, comm, filename, (__u32)BPF_CORE_READ(how, flags), ret);
 	return 0;

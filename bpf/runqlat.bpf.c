@@ -73,9 +73,10 @@ static __always_inline int enqueued(struct task_struct *t)
 static __always_inline int switched(struct task_struct *prev, struct task_struct *next)
 {
 	static const struct ksight_log2_hist zero;
+	static const __u64 overflow_cgid = 0; /* cgroups past the map's limit */
 	struct ksight_log2_hist *hist;
 	__u64 *start, delta_us, cgid;
-	__u32 pid, slot;
+	__u32 pid;
 
 	/* Preempted while runnable: it waits again from now. */
 	if (task_state(prev) == TASK_RUNNING)
@@ -89,23 +90,9 @@ static __always_inline int switched(struct task_struct *prev, struct task_struct
 	bpf_map_delete_elem(&runq_start, &pid);
 
 	cgid = task_cgroup_id(next);
-	hist = bpf_map_lookup_elem(&runq_hist, &cgid);
-	if (!hist) {
-		bpf_map_update_elem(&runq_hist, &cgid, &zero, BPF_NOEXIST);
-		hist = bpf_map_lookup_elem(&runq_hist, &cgid);
-		if (!hist) {
-			/* The map is full: fold into cgroup 0, which user space created. */
-			cgid = 0;
-			hist = bpf_map_lookup_elem(&runq_hist, &cgid);
-			if (!hist)
-				return 0;
-		}
-	}
-	slot = ksight__log2_u64(delta_us);
-	if (slot >= KSIGHT_LOG2_SLOTS)
-		slot = KSIGHT_LOG2_SLOTS - 1;
-	hist->slots[slot] += 1; /* per-CPU value: no atomics needed */
-	hist->sum += delta_us;
+	hist = ksight__lookup_or_init(&runq_hist, &cgid, &zero, &overflow_cgid);
+	if (hist)
+		ksight__hist_record(hist, delta_us);
 	return 0;
 }
 

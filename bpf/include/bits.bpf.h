@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Integer log2 for histogram slots, without loops the verifier must unroll. */
+/* log2 histograms in BPF: integer log2 without loops the verifier must
+ * unroll, recording a value, and finding (or creating) a map value. */
 #ifndef KSIGHT_BITS_BPF_H
 #define KSIGHT_BITS_BPF_H
+
+#include "ksight/abi/hist.h"
 
 static __always_inline __u32 ksight__log2_u32(__u32 v)
 {
@@ -27,6 +30,34 @@ static __always_inline __u32 ksight__log2_u64(__u64 v)
 	__u32 hi = v >> 32;
 
 	return hi ? ksight__log2_u32(hi) + 32 : ksight__log2_u32((__u32)v);
+}
+
+/* Adds one value to a log2 histogram (include/ksight/abi/hist.h). Meant for
+ * per-CPU map values, which need no atomics. */
+static __always_inline void ksight__hist_record(struct ksight_log2_hist *hist, __u64 value)
+{
+	__u32 slot = ksight__log2_u64(value);
+
+	if (slot >= KSIGHT_LOG2_SLOTS)
+		slot = KSIGHT_LOG2_SLOTS - 1;
+	hist->slots[slot] += 1;
+	hist->sum += value;
+}
+
+/* The value of `key` in a hash map, created zeroed if absent; when the map is
+ * full, the value of `fallback` (which user space created) instead. */
+static __always_inline void *ksight__lookup_or_init(void *map, const void *key, const void *zero,
+						   const void *fallback)
+{
+	void *value = bpf_map_lookup_elem(map, key);
+
+	if (value)
+		return value;
+	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	value = bpf_map_lookup_elem(map, key);
+	if (value)
+		return value;
+	return bpf_map_lookup_elem(map, fallback);
 }
 
 #endif

@@ -29,6 +29,12 @@ const volatile char ksight_filter_comm[KSIGHT_COMM_LEN] = {};
 const volatile __u64 ksight_filter_cgroup = 0;
 /* Only failures: non-zero exits, failed opens (ksight trace --failed). */
 const volatile __u8 ksight_filter_failed = 0;
+/* Token bucket of discrete events, per CPU: each record costs
+ * ksight_rate_cost_ns of credit, credit accrues with time up to
+ * ksight_rate_burst_ns. User space derives both from events/s and the CPU
+ * count; 0 turns the limit off. Per CPU, so no atomics and no lock. */
+const volatile __u64 ksight_rate_cost_ns = 0;
+const volatile __u64 ksight_rate_burst_ns = 0;
 
 /* Replaced by user space with the shared channel: a BPF_MAP_TYPE_RINGBUF, or a
  * BPF_MAP_TYPE_PERF_EVENT_ARRAY where the kernel has no ring buffer. */
@@ -65,8 +71,44 @@ static __always_inline void ksight__count_drop(__u32 reason)
 		*count += 1; /* per-CPU slot: no atomic needed */
 }
 
-/* True when the current task passes the filters user space set (ksight trace
- * -p / --comm), so a filtered-out event costs nothing past this check. */
+struct ksight_bucket {
+	__u64 credit_ns;
+	__u64 last_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ksight_bucket);
+} ksight_rate_bucket SEC(".maps");
+
+/* True when this CPU's bucket holds a token for one more record. */
+static __always_inline bool ksight__take_token(void)
+{
+	struct ksight_bucket *b;
+	__u32 zero = 0;
+	__u64 now;
+
+	if (!ksight_rate_cost_ns)
+		return true;
+	b = bpf_map_lookup_elem(&ksight_rate_bucket, &zero);
+	if (!b)
+		return true;
+	now = bpf_ktime_get_ns();
+	if (b->last_ns == 0)
+		b->credit_ns = ksight_rate_burst_ns; /* start full */
+	else
+		b->credit_ns += now - b->last_ns;
+	b->last_ns = now;
+	if (b->credit_ns > ksight_rate_burst_ns)
+		b->credit_ns = ksight_rate_burst_ns;
+	if (b->credit_ns < ksight_rate_cost_ns)
+		return false;
+	b->credit_ns -= ksight_rate_cost_ns;
+	return true;
+}
+
 /* True when `comm` is the command name the --comm filter asks for. */
 static __always_inline bool ksight__comm_matches(const char *comm)
 {
@@ -79,6 +121,8 @@ static __always_inline bool ksight__comm_matches(const char *comm)
 	return true;
 }
 
+/* True when the current task passes the filters user space set (ksight trace
+ * -p / --comm / --cgroup), so a filtered-out event costs nothing past this. */
 static __always_inline bool ksight__wanted(__u32 tgid, const char *comm)
 {
 	if (ksight_filter_tgid && tgid != ksight_filter_tgid)
@@ -90,13 +134,35 @@ static __always_inline bool ksight__wanted(__u32 tgid, const char *comm)
 	return true;
 }
 
+/* ksight__wanted for the current task, reading its comm only when a --comm
+ * filter needs it: for hot hooks that run on every syscall or sample. */
+static __always_inline bool ksight__current_wanted(__u64 pid_tgid)
+{
+	char comm[KSIGHT_COMM_LEN];
+
+	if (ksight_filter_tgid && (pid_tgid >> 32) != ksight_filter_tgid)
+		return false;
+	if (ksight_filter_cgroup && bpf_get_current_cgroup_id() != ksight_filter_cgroup)
+		return false;
+	if (ksight_filter_comm_set) {
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!ksight__comm_matches(comm))
+			return false;
+	}
+	return true;
+}
+
 /* Reserves room for a record of `size` bytes; NULL (and a counted drop) when
- * the channel is full. */
+ * the rate limit says no or the channel is full. */
 static __always_inline void *ksight__reserve(__u32 size)
 {
 	__u32 zero = 0;
 	void *rec;
 
+	if (!ksight__take_token()) {
+		ksight__count_drop(KSIGHT_DROP_RATE_LIMIT);
+		return NULL;
+	}
 	if (ksight_use_ringbuf) {
 		rec = bpf_ringbuf_reserve(&ksight_events, size, 0);
 		if (!rec)

@@ -48,6 +48,9 @@ runtime::AgentOptions agent_options(const config::Config& c) {
   o.queue_batches = c.queue.batches;
   o.batch_bytes = c.queue.batch_bytes;
   o.bpf_stats = c.bpf_stats;
+  o.event_rate_limit = c.events.rate_limit;
+  o.event_rate_burst = c.events.rate_burst;
+  o.profile_frequency_hz = static_cast<uint32_t>(c.profile.frequency_hz);
   o.disabled_features.insert(c.disable_features.begin(), c.disable_features.end());
   return o;
 }

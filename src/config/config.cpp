@@ -92,8 +92,16 @@ class Applier {
             !duration(key + ".shutdown_timeout", v["shutdown_timeout"], c.otlp.shutdown_timeout_ns))
           return error();
       } else if (key == "events") {
-        if (!section(key, v, {"file"})) return error();
+        if (!section(key, v, {"file", "rate_limit", "rate_burst"})) return error();
         if (v["file"] && !scalar(key + ".file", v["file"], c.events.file)) return error();
+        if (v["rate_limit"] && !count(key + ".rate_limit", v["rate_limit"], c.events.rate_limit))
+          return error();
+        if (v["rate_burst"] && !count(key + ".rate_burst", v["rate_burst"], c.events.rate_burst))
+          return error();
+      } else if (key == "profile") {
+        if (!section(key, v, {"frequency"})) return error();
+        if (v["frequency"] && !count(key + ".frequency", v["frequency"], c.profile.frequency_hz))
+          return error();
       } else if (key == "bpf_stats") {
         if (!boolean(key, v, c.bpf_stats)) return error();
       } else if (key == "disable_features") {
@@ -103,7 +111,7 @@ class Applier {
       } else {
         return fail(key,
                     "a known key (listen, probes, channel, queue, metrics, web, otlp, events, "
-                    "bpf_stats, disable_features, log_level)",
+                    "profile, bpf_stats, disable_features, log_level)",
                     "unknown key");
       }
     }
@@ -264,6 +272,8 @@ std::expected<void, std::string> validate(const Config& c, std::string_view sour
   if (c.metrics.max_series_per_metric == 0)
     return bad("metrics.max_series_per_metric", "must be at least 1");
   if (c.otlp.interval_ns < 100'000'000) return bad("otlp.interval", "must be at least 100ms");
+  if (c.profile.frequency_hz == 0 || c.profile.frequency_hz > 10000)
+    return bad("profile.frequency", "must be between 1 and 10000 (samples per second per CPU)");
   if (!c.otlp.endpoint.empty() && c.otlp.endpoint.rfind("http://", 0) != 0 &&
       c.otlp.endpoint.rfind("https://", 0) != 0)
     return bad("otlp.endpoint",

@@ -46,7 +46,12 @@ struct Config {
   } otlp;
   struct Events {
     std::string file;
+    uint64_t rate_limit = 0;  // records/s per event probe (open, signal, oomkill); 0: none
+    uint64_t rate_burst = 0;  // 0: rate_limit
   } events;
+  struct Profile {
+    uint64_t frequency_hz = 99;
+  } profile;
   bool bpf_stats = true;
   std::vector<std::string> disable_features;
   std::string log_level;

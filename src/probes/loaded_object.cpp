@@ -1,6 +1,10 @@
 #include "probes/loaded_object.h"
 
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include "probes/kernel_maps.h"
 
 namespace ksight::probes {
 
@@ -27,8 +31,56 @@ std::expected<std::vector<bpf_program*>, std::string> LoadedObject::prepare(
   return chosen;
 }
 
-std::expected<void, std::string> LoadedObject::attach() {
+std::pair<uint64_t, uint64_t> LoadedObject::rate_limit_ns(const LoadRequest& req) {
+  if (req.rate_limit == 0) return {0, 0};
+  // The kernel keeps one bucket per CPU (no atomics on the event path), so
+  // each CPU gets an equal share of the rate and of the burst.
+  const uint64_t cpus = possible_cpus();
+  const uint64_t cost = std::max<uint64_t>(1, 1'000'000'000ull * cpus / req.rate_limit);
+  const uint64_t burst =
+      std::max<uint64_t>(1, (req.rate_burst ? req.rate_burst : req.rate_limit) / cpus);
+  return {cost, cost * burst};
+}
+
+std::expected<void, std::string> LoadedObject::attach_perf_event(bpf_program* prog,
+                                                                 uint32_t frequency_hz) {
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_CPU_CLOCK;
+  attr.freq = 1;
+  attr.sample_freq = frequency_hz;
+  const int cpus = libbpf_num_possible_cpus();
+  size_t attached = 0;
+  for (int cpu = 0; cpu < cpus; ++cpu) {
+    int fd =
+        static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+    if (fd < 0) {
+      if (errno == ENODEV) continue;  // a possible CPU that is offline
+      return std::unexpected("perf_event_open(cpu-clock) on CPU " + std::to_string(cpu) + ": " +
+                             std::strerror(errno));
+    }
+    // The link owns the perf event fd from here: destroying it closes both.
+    bpf_link* link = bpf_program__attach_perf_event(prog, fd);
+    if (!link) {
+      int err = errno;
+      ::close(fd);
+      return std::unexpected(std::string("attaching ") + bpf_program__name(prog) + " on CPU " +
+                             std::to_string(cpu) + ": " + std::strerror(err));
+    }
+    links_.emplace_back(link);
+    ++attached;
+  }
+  if (attached == 0) return std::unexpected(std::string("no online CPU to sample"));
+  return {};
+}
+
+std::expected<void, std::string> LoadedObject::attach(const LoadRequest& req) {
   for (bpf_program* prog : progs_) {
+    if (req.variant->method == bpf::AttachMethod::perf_event) {
+      if (auto r = attach_perf_event(prog, req.sample_frequency_hz); !r) return r;
+      continue;
+    }
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       return std::unexpected(std::string("attaching ") + bpf_program__name(prog) + ": " +

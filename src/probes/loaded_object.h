@@ -12,7 +12,9 @@
 #include <expected>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "bpf/handles.h"
@@ -24,8 +26,10 @@ namespace ksight::probes {
 class LoadedObject {
  public:
   // Skel is a bpftool skeleton of an object that includes bpf/include/ksight.bpf.h.
-  template <class Skel>
-  static std::expected<LoadedObject, std::string> load(const LoadRequest& req);
+  // `configure`, when given, sets the probe's own read-only data before load.
+  template <class Skel, class Configure = std::nullptr_t>
+  static std::expected<LoadedObject, std::string> load(const LoadRequest& req,
+                                                       Configure configure = nullptr);
 
   std::vector<uint64_t> drops() const;
   std::vector<ProgramStats> program_stats() const;
@@ -39,7 +43,11 @@ class LoadedObject {
   static std::expected<std::vector<bpf_program*>, std::string> prepare(bpf_object* obj,
                                                                        bpf_map* events,
                                                                        const LoadRequest& req);
-  std::expected<void, std::string> attach();
+  // Token bucket constants for the kernel: {cost of a record, bucket size},
+  // both in ns of credit per CPU; {0, 0} without a limit.
+  static std::pair<uint64_t, uint64_t> rate_limit_ns(const LoadRequest& req);
+  std::expected<void, std::string> attach(const LoadRequest& req);
+  std::expected<void, std::string> attach_perf_event(bpf_program* prog, uint32_t frequency_hz);
 
   SkelPtr skel_;
   bpf_object* obj_;
@@ -48,8 +56,9 @@ class LoadedObject {
   std::vector<bpf::Link> links_;  // declared last: detached first
 };
 
-template <class Skel>
-std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& req) {
+template <class Skel, class Configure>
+std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& req,
+                                                            Configure configure) {
   Skel* raw = Skel::open();
   if (!raw) return std::unexpected(std::string("opening BPF object: ") + std::strerror(errno));
   SkelPtr skel(raw, [](void* p) { Skel::destroy(static_cast<Skel*>(p)); });
@@ -61,6 +70,8 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
   ro->ksight_filter_comm_set = !req.filter_comm.empty();
   ro->ksight_filter_cgroup = req.filter_cgroup;
   ro->ksight_filter_failed = req.filter_failed;
+  std::tie(ro->ksight_rate_cost_ns, ro->ksight_rate_burst_ns) = rate_limit_ns(req);
+  if constexpr (!std::is_same_v<Configure, std::nullptr_t>) configure(raw);
   std::memset(ro->ksight_filter_comm, 0, sizeof(ro->ksight_filter_comm));
   std::memcpy(ro->ksight_filter_comm, req.filter_comm.data(),
               std::min(req.filter_comm.size(), sizeof(ro->ksight_filter_comm) - 1));
@@ -71,7 +82,7 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
     return std::unexpected(std::string("loading BPF object: ") + std::strerror(-err));
   }
   LoadedObject lo(std::move(skel), raw->obj, raw->maps.ksight_drops, std::move(*progs));
-  if (auto r = lo.attach(); !r) return std::unexpected(r.error());
+  if (auto r = lo.attach(req); !r) return std::unexpected(r.error());
   return lo;
 }
 
@@ -80,10 +91,11 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
 template <class Decoder>
 class ObjectProbe final : public Probe {
  public:
-  template <class Skel>
+  template <class Skel, class Configure = std::nullptr_t>
   static std::expected<std::unique_ptr<Probe>, std::string> create(const LoadRequest& req,
-                                                                   core::Registry& reg) {
-    auto obj = LoadedObject::load<Skel>(req);
+                                                                   core::Registry& reg,
+                                                                   Configure configure = nullptr) {
+    auto obj = LoadedObject::load<Skel>(req, configure);
     if (!obj) return std::unexpected(obj.error());
     return std::unique_ptr<Probe>(new ObjectProbe(std::move(*obj), reg));
   }

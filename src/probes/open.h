@@ -1,14 +1,17 @@
 #pragma once
-// open probe, user-space half: the decoder (no libbpf, unit-tested on its own)
-// and the factory the probe table calls.
+// open probe, user-space half: the decoder, which reads the kernel's counts
+// at refresh and decodes records, and the factory the probe table calls.
 #include "probes/probe.h"
 
 namespace ksight::probes {
 
+class LoadedObject;
+
 class OpenDecoder {
  public:
-  explicit OpenDecoder(core::Registry& reg);
+  OpenDecoder(core::Registry& reg, LoadedObject& obj);
   bool decode(std::span<const std::byte> rec, core::Registry::Writer& w, core::EventView* ev);
+  void refresh(core::Registry::Writer& w, const LoadedObject& obj);
 
  private:
   core::FamilyId opens_;

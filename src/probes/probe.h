@@ -26,6 +26,11 @@ struct LoadRequest {
   std::string filter_comm;     // empty: every command
   uint64_t filter_cgroup = 0;  // cgroup v2 id; 0: every cgroup
   bool filter_failed = false;  // only failures (non-zero exits, failed opens)
+  // In-kernel token bucket for the probe's records: events per second over
+  // the whole machine, and the burst it may take at once; 0: no limit.
+  uint64_t rate_limit = 0;
+  uint64_t rate_burst = 0;
+  uint32_t sample_frequency_hz = 99;  // perf_event probes: samples per second per CPU
 };
 
 struct ProgramStats {
@@ -53,6 +58,12 @@ class Probe {
 using ProbeFactory = std::expected<std::unique_ptr<Probe>, std::string> (*)(const LoadRequest&,
                                                                             core::Registry&);
 
+// A `--by` key: the name on the command line and the label it reads.
+struct ByKey {
+  std::string_view name;   // cgroup, process, disk, syscall
+  std::string_view label;  // cgroup_id, comm, disk, syscall
+};
+
 // One row of the probe table (registry.cpp).
 struct ProbeSpec {
   std::string_view name;
@@ -65,6 +76,14 @@ struct ProbeSpec {
   // For a probe that aggregates in the kernel: the histogram `ksight trace`
   // prints (log2, in microseconds) at exit and every --interval.
   std::string_view histogram = {};
+  // Keys `ksight trace --by` can break the histogram or counters down by,
+  // each naming the metric label that carries it.
+  std::span<const ByKey> by = {};
+  // Counters `ksight trace` prints as a table at exit (probes without events
+  // or histogram, or with counts worth a summary).
+  std::span<const std::string_view> counters = {};
+  // Records go through the in-kernel token bucket (events.rate_limit).
+  bool rate_limited = false;
 };
 
 std::span<const ProbeSpec> probe_table();

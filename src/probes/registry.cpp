@@ -4,11 +4,16 @@
 #include <array>
 
 #include "ksight/abi/common.h"
+#include "probes/biolatency.h"
 #include "probes/exec.h"
 #include "probes/exit.h"
+#include "probes/oomkill.h"
 #include "probes/open.h"
 #include "probes/probe.h"
+#include "probes/profile.h"
 #include "probes/runqlat.h"
+#include "probes/signal.h"
+#include "probes/syscalls.h"
 
 namespace ksight::probes {
 
@@ -55,13 +60,71 @@ constexpr bpf::AttachVariant kRunqlatVariants[] = {
       "runqlat_sched_switch_raw_tp"}},
 };
 
-const std::array<ProbeSpec, 4> kProbes{{
+constexpr ByKey kByCgroup[] = {{"cgroup", "cgroup_id"}};
+
+constexpr bpf::AttachVariant kBiolatencyVariants[] = {
+    {AttachMethod::tp_btf,
+     "block/block_rq_complete",
+     {"biolatency_block_rq_issue_tp_btf", "biolatency_block_rq_complete_tp_btf"}},
+    {AttachMethod::raw_tp,
+     "block/block_rq_complete",
+     {"biolatency_block_rq_issue_raw_tp", "biolatency_block_rq_complete_raw_tp"}},
+};
+constexpr ByKey kBiolatencyBy[] = {{"disk", "disk"}};
+constexpr std::string_view kBiolatencyCounters[] = {"ksight_block_io_bytes_total"};
+
+constexpr bpf::AttachVariant kSyscallsVariants[] = {
+    {AttachMethod::tp_btf,
+     "raw_syscalls/sys_exit",
+     {"syscalls_sys_enter_tp_btf", "syscalls_sys_exit_tp_btf"}},
+    {AttachMethod::raw_tp,
+     "raw_syscalls/sys_exit",
+     {"syscalls_sys_enter_raw_tp", "syscalls_sys_exit_raw_tp"}},
+    {AttachMethod::tracepoint,
+     "raw_syscalls/sys_exit",
+     {"syscalls_sys_enter_tracepoint", "syscalls_sys_exit_tracepoint"}},
+};
+constexpr ByKey kSyscallsBy[] = {{"syscall", "syscall"}};
+constexpr std::string_view kSyscallsCounters[] = {"ksight_syscalls_total",
+                                                  "ksight_syscall_errors_total"};
+
+constexpr bpf::AttachVariant kOomkillVariants[] = {
+    {AttachMethod::tracepoint, "oom/mark_victim", {"oomkill_mark_victim_tracepoint"}},
+};
+constexpr std::string_view kOomkillColumns[] = {"victim_pid",  "victim_comm", "total_vm_kb",
+                                                "anon_rss_kb", "file_rss_kb", "oom_score_adj"};
+
+constexpr bpf::AttachVariant kSignalVariants[] = {
+    {AttachMethod::tp_btf, "signal/signal_generate", {"signal_generate_tp_btf"}},
+    {AttachMethod::raw_tp, "signal/signal_generate", {"signal_generate_raw_tp"}},
+    {AttachMethod::tracepoint, "signal/signal_generate", {"signal_generate_tracepoint"}},
+};
+constexpr std::string_view kSignalColumns[] = {"signal", "target_pid", "target_comm", "code",
+                                               "result"};
+constexpr std::string_view kSignalCounters[] = {"ksight_signals_total"};
+
+constexpr bpf::AttachVariant kProfileVariants[] = {
+    {AttachMethod::perf_event, "cpu-clock", {"profile_cpu_clock_perf_event"}},
+};
+constexpr ByKey kProfileBy[] = {{"process", "comm"}, {"cgroup", "cgroup_id"}};
+constexpr std::string_view kProfileCounters[] = {"ksight_process_cpu_samples_total"};
+
+const std::array<ProbeSpec, 9> kProbes{{
     {"exec", "process execs: pid, ppid, uid, command, filename, argv", KSIGHT_PROBE_EXEC, true,
      kExecVariants, create_exec_probe, kExecColumns},
     {"exit", "process exits: exit code or signal, lifetime", KSIGHT_PROBE_EXIT, true, kExitVariants,
      create_exit_probe, kExitColumns},
-    {"open", "file opens (openat, openat2): path, flags, fd or error", KSIGHT_PROBE_OPEN, false,
-     kOpenVariants, create_open_probe, kOpenColumns},
+    {"open",
+     "file opens (openat, openat2): path, flags, fd or error",
+     KSIGHT_PROBE_OPEN,
+     false,
+     kOpenVariants,
+     create_open_probe,
+     kOpenColumns,
+     {},
+     {},
+     {},
+     true},
     // Runs on every context switch: off unless asked for.
     {"runqlat",
      "run-queue latency histogram per cgroup, aggregated in the kernel",
@@ -70,7 +133,62 @@ const std::array<ProbeSpec, 4> kProbes{{
      kRunqlatVariants,
      create_runqlat_probe,
      {},
-     "ksight_runqueue_latency_seconds"},
+     "ksight_runqueue_latency_seconds",
+     kByCgroup},
+    {"biolatency",
+     "block I/O latency histogram and bytes per disk and operation, aggregated in the kernel",
+     KSIGHT_PROBE_BIOLATENCY,
+     false,
+     kBiolatencyVariants,
+     create_biolatency_probe,
+     {},
+     "ksight_block_io_latency_seconds",
+     kBiolatencyBy,
+     kBiolatencyCounters},
+    // Runs on every syscall of the machine: off unless asked for
+    // (docs/probes.md has the measured cost).
+    {"syscalls",
+     "syscall counts, errors and latency per syscall and cgroup, aggregated in the kernel",
+     KSIGHT_PROBE_SYSCALLS,
+     false,
+     kSyscallsVariants,
+     create_syscalls_probe,
+     {},
+     "ksight_syscall_latency_seconds",
+     kSyscallsBy,
+     kSyscallsCounters},
+    {"oomkill",
+     "OOM kills: victim pid and command, memory figures, the cgroup out of memory",
+     KSIGHT_PROBE_OOMKILL,
+     true,
+     kOomkillVariants,
+     create_oomkill_probe,
+     kOomkillColumns,
+     {},
+     {},
+     {},
+     true},
+    {"signal",
+     "signals generated, counted by signal; fatal ones as events with sender and target",
+     KSIGHT_PROBE_SIGNAL,
+     true,
+     kSignalVariants,
+     create_signal_probe,
+     kSignalColumns,
+     {},
+     {},
+     kSignalCounters,
+     true},
+    {"profile",
+     "on-CPU samples (cpu-clock at profile.frequency) per cgroup and process, user/kernel",
+     KSIGHT_PROBE_PROFILE,
+     false,
+     kProfileVariants,
+     create_profile_probe,
+     {},
+     {},
+     kProfileBy,
+     kProfileCounters},
 }};
 
 size_t edit_distance(std::string_view a, std::string_view b) {

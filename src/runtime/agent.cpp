@@ -183,10 +183,16 @@ std::expected<void, std::string> Agent::load_probes() {
     const probes::ProbeSpec* spec = probes::find_probe(name);
     if (!spec) return std::unexpected("unknown probe '" + name + "'");
     ProbeStatus st{.name = std::string(spec->name)};
-    auto choice = bpf::choose_variant(spec->variants, features_);
-    if (!choice.chosen) {
-      st.reason = "no attach method available: " + choice.reason();
-    } else {
+    // The first variant the kernel supports; should it fail to load (a
+    // tracepoint whose arguments differ on this kernel), the next one.
+    std::span<const bpf::AttachVariant> left = spec->variants;
+    std::vector<std::string> failures;
+    while (!st.up) {
+      auto choice = bpf::choose_variant(left, features_);
+      if (!choice.chosen) {
+        if (failures.empty()) st.reason = "no attach method available: " + choice.reason();
+        break;
+      }
       if (!choice.skipped.empty()) {
         spdlog::info("probe {}: using {} because {}", spec->name,
                      bpf::to_string(choice.chosen->method), choice.reason());
@@ -197,7 +203,10 @@ std::expected<void, std::string> Agent::load_probes() {
                               .filter_tgid = opts_.filter_tgid,
                               .filter_comm = opts_.filter_comm,
                               .filter_cgroup = opts_.filter_cgroup,
-                              .filter_failed = opts_.filter_failed};
+                              .filter_failed = opts_.filter_failed,
+                              .rate_limit = spec->rate_limited ? opts_.event_rate_limit : 0,
+                              .rate_burst = opts_.event_rate_burst,
+                              .sample_frequency_hz = opts_.profile_frequency_hz};
       auto probe = spec->create(req, registry_);
       if (probe) {
         st.up = true;
@@ -205,8 +214,15 @@ std::expected<void, std::string> Agent::load_probes() {
         st.target = std::string(choice.chosen->target);
         probes_.push_back(std::move(*probe));
         specs_.push_back(spec);
-      } else {
-        st.reason = std::string(bpf::to_string(choice.chosen->method)) + ": " + probe.error();
+        break;
+      }
+      failures.push_back(std::string(bpf::to_string(choice.chosen->method)) + ": " + probe.error());
+      st.reason = failures.front();
+      for (size_t i = 1; i < failures.size(); ++i) st.reason += "; " + failures[i];
+      left = left.subspan(static_cast<size_t>(choice.chosen - left.data()) + 1);
+      if (!left.empty()) {
+        spdlog::info("probe {}: {} failed ({}), trying the next method", spec->name,
+                     bpf::to_string(choice.chosen->method), probe.error());
       }
     }
     if (!st.up) {
@@ -376,12 +392,22 @@ uint64_t Agent::events_received() const {
 }
 
 uint64_t Agent::events_lost() const {
-  uint64_t n = perf_overwritten_.load();
-  for (const auto& per_probe : lost_)
-    for (const auto& r : per_probe) n += r.load(std::memory_order_relaxed);
-  for (const auto& p : probes_)
-    for (auto d : p->kernel_drops()) n += d;
+  uint64_t n = 0;
+  for (auto v : events_lost_by_reason()) n += v;
   return n;
+}
+
+std::array<uint64_t, static_cast<size_t>(LossReason::count)> Agent::events_lost_by_reason() const {
+  std::array<uint64_t, static_cast<size_t>(LossReason::count)> out{};
+  out[static_cast<size_t>(LossReason::perf_overwritten)] = perf_overwritten_.load();
+  for (const auto& per_probe : lost_)
+    for (size_t r = 0; r < out.size(); ++r) out[r] += per_probe[r].load(std::memory_order_relaxed);
+  for (const auto& p : probes_) {
+    auto kdrops = p->kernel_drops();
+    out[static_cast<size_t>(LossReason::buffer_full)] += kdrops[KSIGHT_DROP_BUFFER_FULL];
+    out[static_cast<size_t>(LossReason::rate_limit)] += kdrops[KSIGHT_DROP_RATE_LIMIT];
+  }
+  return out;
 }
 
 void Agent::stop() {

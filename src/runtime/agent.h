@@ -37,6 +37,9 @@ struct AgentOptions {
   std::string filter_comm;
   uint64_t filter_cgroup = 0;
   bool filter_failed = false;
+  uint64_t event_rate_limit = 0;  // records/s per rate-limited probe; 0: none
+  uint64_t event_rate_burst = 0;  // 0: one second's worth
+  uint32_t profile_frequency_hz = 99;
   bool bpf_stats = true;  // keep BPF run-time stats on
   std::set<std::string> disabled_features;
 };
@@ -77,6 +80,8 @@ class Agent {
   bpf::ChannelKind channel_kind() const { return channel_->kind(); }
   uint64_t events_received() const;
   uint64_t events_lost() const;  // all reasons, user space and kernel
+  // The same, by reason (indexed by LossReason).
+  std::array<uint64_t, static_cast<size_t>(LossReason::count)> events_lost_by_reason() const;
 
  private:
   class Reader;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <regex>
+#include <string>
 
 #include "harness.h"
 
@@ -98,9 +100,15 @@ TEST(Cli, ProbesListsWhatThisKernelAllows) {
   KSIGHT_REQUIRE_BPF();
   auto r = run({ksight_binary(), "probes"});
   EXPECT_EQ(r.code, 0);
-  EXPECT_NE(r.out.find("exec     yes"), std::string::npos) << r.out;
+  auto row = [](const std::string& out, const std::string& pattern) {
+    return std::regex_search(out, std::regex("\\n" + pattern));
+  };
+  EXPECT_TRUE(row(r.out, R"(exec +yes +on +tp_btf)")) << r.out;
+  EXPECT_TRUE(row(r.out, R"(syscalls +yes +off +tp_btf +raw_syscalls/sys_exit)")) << r.out;
+  EXPECT_TRUE(row(r.out, R"(oomkill +yes +on +tracepoint +oom/mark_victim)")) << r.out;
+  EXPECT_TRUE(row(r.out, R"(profile +yes +off +perf_event +cpu-clock)")) << r.out;
   auto forced = run({ksight_binary(), "probes", "--disable-feature", "tp_btf,raw_tp,tracepoint"});
-  EXPECT_NE(forced.out.find("exec     no"), std::string::npos) << forced.out;
+  EXPECT_TRUE(row(forced.out, R"(exec +no +on)")) << forced.out;
   EXPECT_NE(forced.out.find("tracepoint sched/sched_process_exec: disabled by configuration"),
             std::string::npos);
   // A trace of a probe the kernel cannot attach says so and fails.

@@ -9,7 +9,7 @@ TEST(Config, EmbeddedDefaultIsValid) {
   auto c = parse_config("", "<default>");
   ASSERT_TRUE(c) << c.error();
   EXPECT_EQ(c->listen, "0.0.0.0:9437");
-  EXPECT_EQ(c->probes, (std::vector<std::string>{"exec", "exit"}));
+  EXPECT_EQ(c->probes, (std::vector<std::string>{"exec", "exit", "oomkill", "signal"}));
   EXPECT_EQ(c->channel.size_bytes, 8u << 20);
   EXPECT_EQ(c->channel.drain_interval_ns, 5'000'000u);
   EXPECT_EQ(c->metrics.series_ttl_ns, 600'000'000'000u);

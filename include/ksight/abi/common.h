@@ -24,6 +24,11 @@
 #define KSIGHT_PROBE_EXIT 2
 #define KSIGHT_PROBE_OPEN 3
 #define KSIGHT_PROBE_RUNQLAT 4
+#define KSIGHT_PROBE_BIOLATENCY 5
+#define KSIGHT_PROBE_SYSCALLS 6
+#define KSIGHT_PROBE_OOMKILL 7
+#define KSIGHT_PROBE_SIGNAL 8
+#define KSIGHT_PROBE_PROFILE 9
 
 /* Indexes of the per-CPU drop counter array each probe object owns. */
 #define KSIGHT_DROP_BUFFER_FULL 0 /* ring buffer reserve or perf output failed */

@@ -6,6 +6,9 @@
 #include "ksight/abi/common.h"
 
 #define KSIGHT_OPEN_PATH_LEN 256
+/* Slots of the in-kernel count of opens by result: 0 is success, e is errno
+ * e; the last slot takes every larger errno. */
+#define KSIGHT_OPEN_RESULTS 512
 
 struct ksight_open_event {
 	struct ksight_event_header hdr;

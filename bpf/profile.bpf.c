@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* profile: a perf_event program on the software cpu-clock event, one per
+ * CPU at the configured frequency, counting on-CPU samples per cgroup and
+ * process, user and kernel mode apart. A sample costs one per-CPU map
+ * update; the map is bounded and user space empties it at every read. No
+ * stacks yet. */
+#include "ksight.bpf.h"
+#include "ksight/abi/profile.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, KSIGHT_PROFILE_MAX_KEYS);
+	__type(key, struct ksight_profile_key);
+	__type(value, struct ksight_profile_value);
+} profile_samples SEC(".maps");
+
+SEC("perf_event")
+int profile_cpu_clock_perf_event(struct bpf_perf_event_data *ctx)
+{
+	static const struct ksight_profile_key overflow = {};
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ksight_profile_key key = {};
+	struct ksight_profile_value *value;
+
+	if ((pid_tgid >> 32) == 0)
+		return 0; /* the idle task: the CPU was not busy */
+	if (!ksight__current_wanted(pid_tgid))
+		return 0;
+	key.cgroup_id = bpf_get_current_cgroup_id();
+	key.pid = pid_tgid >> 32;
+	value = bpf_map_lookup_elem(&profile_samples, &key);
+	if (!value) {
+		struct ksight_profile_value fresh = {};
+
+		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+		bpf_map_update_elem(&profile_samples, &key, &fresh, BPF_NOEXIST);
+		value = bpf_map_lookup_elem(&profile_samples, &key);
+		if (!value)
+			value = bpf_map_lookup_elem(&profile_samples, &overflow);
+		if (!value)
+			return 0;
+	}
+	/* Kernel addresses have the top bit set on x86-64 and arm64 alike. */
+	if (PT_REGS_IP(&ctx->regs) >> 63)
+		value->kernel += 1;
+	else
+		value->user += 1;
+	return 0;
+}

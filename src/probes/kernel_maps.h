@@ -1,0 +1,80 @@
+#pragma once
+// Reading what probes aggregate in per-CPU BPF maps: walk the keys, fetch one
+// value per possible CPU, and add them up. Written once for every probe that
+// keeps counters or histograms in the kernel.
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "ksight/abi/hist.h"
+
+namespace ksight::probes {
+
+inline size_t possible_cpus() {
+  int n = libbpf_num_possible_cpus();
+  return n > 0 ? static_cast<size_t>(n) : 1;
+}
+
+// Calls fn(key, values) for every key of a per-CPU map, `values` holding one
+// Value per possible CPU. With erase, each key is deleted once read, so the
+// map only ever holds what happened since the last read (the caller adds the
+// values up instead of setting them).
+template <class Key, class Value, class Fn>
+void for_each_percpu(bpf_map* map, Fn&& fn, bool erase = false) {
+  if (!map) return;
+  std::vector<Value> values(possible_cpus());
+  std::vector<Key> keys;
+  Key key{}, next{};
+  const Key* prev = nullptr;
+  // Collect the keys first: deleting while walking restarts the walk.
+  while (bpf_map__get_next_key(map, prev, &next, sizeof(Key)) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const Key& k : keys) {
+    if (erase) {
+      // Read then delete: a sample that lands in between is lost, a few per
+      // read at most; lookup_and_delete is not available for per-CPU hashes
+      // before 5.14.
+      if (bpf_map__lookup_elem(map, &k, sizeof(Key), values.data(), values.size() * sizeof(Value),
+                               0) != 0)
+        continue;
+      bpf_map__delete_elem(map, &k, sizeof(Key), 0);
+    } else if (bpf_map__lookup_elem(map, &k, sizeof(Key), values.data(),
+                                    values.size() * sizeof(Value), 0) != 0) {
+      continue;
+    }
+    fn(k, std::span<const Value>(values));
+  }
+}
+
+// Creates `key` with zeroed per-CPU values unless it exists: the fallback
+// entry a BPF program folds into when its map is full.
+template <class Key, class Value>
+void create_percpu_entry(bpf_map* map, const Key& key) {
+  if (!map) return;
+  std::vector<Value> zero(possible_cpus());
+  bpf_map__update_elem(map, &key, sizeof(Key), zero.data(), zero.size() * sizeof(Value),
+                       BPF_NOEXIST);
+}
+
+// A log2 histogram summed over CPUs: bucket counts, their total, and the sum.
+struct SummedHistogram {
+  std::vector<uint64_t> buckets = std::vector<uint64_t>(KSIGHT_LOG2_SLOTS);
+  uint64_t count = 0;
+  uint64_t sum = 0;
+
+  void add(const ksight_log2_hist& h) {
+    for (size_t s = 0; s < buckets.size(); ++s) {
+      buckets[s] += h.slots[s];
+      count += h.slots[s];
+    }
+    sum += h.sum;
+  }
+};
+
+}  // namespace ksight::probes

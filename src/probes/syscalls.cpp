@@ -1,0 +1,83 @@
+// syscalls probe: counts and failures by syscall and cgroup; the latency
+// histogram by syscall only (summed over cgroups), since a histogram per
+// cgroup and syscall would be ~30 series each.
+#include "probes/syscalls.h"
+
+#include <map>
+
+#include "ksight/abi/syscalls.h"
+#include "probes/kernel_maps.h"
+#include "probes/loaded_object.h"
+#include "probes/runqlat.h"
+#include "probes/syscall_names.h"
+#include "syscalls.skel.h"
+
+namespace ksight::probes {
+
+SyscallsDecoder::SyscallsDecoder(core::Registry& reg, LoadedObject& obj) {
+  calls_ = reg.add({.name = "ksight_syscalls_total",
+                    .help = "System calls completed, by syscall and cgroup v2 id (0 collects "
+                            "cgroups past the in-kernel limit).",
+                    .kind = core::MetricKind::counter,
+                    .label_names = {"syscall", "cgroup_id"}});
+  errors_ = reg.add({.name = "ksight_syscall_errors_total",
+                     .help = "System calls that returned an error, by syscall and cgroup v2 id.",
+                     .kind = core::MetricKind::counter,
+                     .label_names = {"syscall", "cgroup_id"}});
+  latency_ = reg.add({.name = "ksight_syscall_latency_seconds",
+                      .help = "Time spent in system calls, from entry to return, by syscall.",
+                      .kind = core::MetricKind::histogram,
+                      .label_names = {"syscall"},
+                      .bounds = log2_us_bounds()});
+  // Where the kernel counts calls once its map is full: cgroup 0, per syscall.
+  bpf_map* stats = obj.map("syscall_stats");
+  for (uint32_t nr = 0; nr < KSIGHT_SYSCALL_NR_MAX; ++nr) {
+    create_percpu_entry<ksight_syscall_key, ksight_syscall_value>(stats,
+                                                                  {.cgroup_id = 0, .nr = nr});
+  }
+}
+
+const std::string& SyscallsDecoder::name_of(uint32_t nr) {
+  if (nr >= names_.size()) {
+    size_t old = names_.size();
+    names_.resize(nr + 1);
+    for (size_t i = old; i < names_.size(); ++i) names_[i] = syscall_name(static_cast<uint32_t>(i));
+  }
+  return names_[nr];
+}
+
+void SyscallsDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj) {
+  std::map<uint32_t, SummedHistogram> by_syscall;
+  for_each_percpu<ksight_syscall_key, ksight_syscall_value>(
+      obj.map("syscall_stats"),
+      [&](const ksight_syscall_key& key, std::span<const ksight_syscall_value> per_cpu) {
+        SummedHistogram h;
+        uint64_t errors = 0;
+        for (const auto& v : per_cpu) {
+          h.add(v.latency);
+          errors += v.errors;
+        }
+        if (h.count == 0) return;
+        if (key.nr > 4096) return;  // not a syscall number: a corrupt key
+        const std::string& name = name_of(key.nr);
+        const std::string cgroup = std::to_string(key.cgroup_id);
+        std::string_view labels[] = {name, cgroup};
+        w.set(calls_, labels, static_cast<double>(h.count));
+        if (errors) w.set(errors_, labels, static_cast<double>(errors));
+        SummedHistogram& total = by_syscall[key.nr];
+        for (size_t s = 0; s < h.buckets.size(); ++s) total.buckets[s] += h.buckets[s];
+        total.count += h.count;
+        total.sum += h.sum;
+      });
+  for (const auto& [nr, h] : by_syscall) {
+    std::string_view labels[] = {name_of(nr)};
+    w.set_histogram(latency_, labels, h.buckets, static_cast<double>(h.sum) * 1e-6);
+  }
+}
+
+std::expected<std::unique_ptr<Probe>, std::string> create_syscalls_probe(const LoadRequest& req,
+                                                                         core::Registry& reg) {
+  return ObjectProbe<SyscallsDecoder>::create<syscalls_bpf>(req, reg);
+}
+
+}  // namespace ksight::probes

@@ -33,6 +33,9 @@ struct TraceFlags {
   bool failed = false;               // only failures
   std::vector<std::string> command;  // -- CMD ARGS...: run it, trace its tree
   uint64_t count = 0;
+  std::string by;              // break histograms and counters down by this key
+  uint64_t rate_limit = 0;     // records/s per probe, in the kernel; 0: none
+  uint32_t frequency_hz = 99;  // profile: samples per second per CPU
   bool force_perf_buffer = false;
   std::vector<std::string> disable_features;
   std::string log_level = "warn";

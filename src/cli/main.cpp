@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "probes/probe.h"
 #include "version.h"
 
 int main(int argc, char** argv) {
@@ -70,6 +71,16 @@ int main(int argc, char** argv) {
                         "only processes in this cgroup v2 (path under the cgroup2 mount)");
   trace_cmd->add_flag("--failed", trace.failed, "only failures: non-zero exits, failed opens");
   trace_cmd->add_option("-n,--count", trace.count, "stop after printing this many events");
+  trace_cmd->add_option("--by", trace.by,
+                        "break histograms and counters down by cgroup, process, disk or syscall "
+                        "(where the probe has that key)");
+  trace_cmd->add_option("--rate-limit", trace.rate_limit,
+                        "at most this many records per second per probe (open, signal, "
+                        "oomkill), dropped and counted in the kernel past it; 0: no limit");
+  trace_cmd
+      ->add_option("--frequency", trace.frequency_hz,
+                   "profile: cpu-clock samples per second per CPU (default 99)")
+      ->check(CLI::Range(1, 10000));
   trace_cmd->add_flag("--force-perf-buffer", trace.force_perf_buffer,
                       "use the perf buffer even where the ring buffer works");
   trace_cmd
@@ -77,9 +88,13 @@ int main(int argc, char** argv) {
                    "treat a kernel feature as missing, to force a fallback")
       ->delimiter(',');
   trace_cmd->add_option("--log-level", trace.log_level, "log level on stderr (default warn)");
+  std::string probe_list;
+  for (const auto& p : ksight::probes::probe_table())
+    probe_list += "  " + std::string(p.name) +
+                  std::string(12 - std::min<size_t>(p.name.size(), 11), ' ') +
+                  std::string(p.summary) + "\n";
   trace_cmd->footer(
-      "\nPROBES: exec (process execs), exit (process exits), open (file opens),\n"
-      "        runqlat (run-queue latency histogram)\n"
+      "\nPROBES (ksight probes says which this kernel allows):\n" + probe_list +
       "\nEXAMPLES:\n"
       "  ksight trace exec\n"
       "  ksight trace exec --comm bash -o json\n"
@@ -88,7 +103,13 @@ int main(int argc, char** argv) {
       "  ksight trace exec,exit -- make -j2      # run make, trace it and its children, exit with "
       "its code\n"
       "  ksight trace exit --failed              # only processes that exited non-zero or were "
-      "killed\n");
+      "killed\n"
+      "  ksight trace open --failed --comm nginx # failed opens of nginx, with the errno\n"
+      "  ksight trace runqlat -i 5s --by cgroup  # run-queue latency per cgroup every 5 s\n"
+      "  ksight trace biolatency --by disk       # block I/O latency per disk, at Ctrl-C\n"
+      "  ksight trace syscalls -d 10s            # syscall counts and latency for 10 s\n"
+      "  ksight trace profile --by process -d 5s # on-CPU samples per command\n"
+      "  ksight trace signal,oomkill             # fatal signals and OOM kills as they happen\n");
 
   ProbesFlags probes;
   auto* probes_cmd =

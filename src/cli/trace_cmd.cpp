@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <sstream>
+#include <string>
 #include <utility>
 
 #include "cli/commands.h"
@@ -127,6 +129,25 @@ int run_trace(const TraceFlags& flags) {
     if (!d) return fail(kExitUsage, "--interval: " + d.error());
     interval_ns = *d;
   }
+  // --by: a key at least one of the probes has.
+  if (!flags.by.empty()) {
+    bool known = false;
+    std::set<std::string> keys;
+    for (const auto& n : names)
+      for (const auto& k : probes::find_probe(n)->by) {
+        keys.insert(std::string(k.name));
+        known = known || k.name == flags.by;
+      }
+    if (!known) {
+      std::string list;
+      for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+      return fail(kExitUsage, "--by " + flags.by + ": " +
+                                  (list.empty() ? std::string("these probes have no keys to "
+                                                              "break down by (runqlat, "
+                                                              "biolatency, syscalls, profile do)")
+                                                : "these probes break down by " + list));
+    }
+  }
   if (flags.comm.size() > 15)
     return fail(kExitUsage, "--comm: the kernel keeps 15 characters of a command name; '" +
                                 flags.comm + "' is longer");
@@ -168,6 +189,9 @@ int run_trace(const TraceFlags& flags) {
   opts.filter_comm = flags.comm;
   opts.filter_cgroup = cgroup;
   opts.filter_failed = flags.failed;
+  opts.event_rate_limit = flags.rate_limit;
+  opts.event_rate_burst = 0;
+  opts.profile_frequency_hz = flags.frequency_hz;
 
   std::span<const std::string_view> columns;
   if (names.size() == 1) columns = probes::find_probe(names.front())->columns;
@@ -180,16 +204,33 @@ int run_trace(const TraceFlags& flags) {
 
   if (child) child->release();  // probes are attached: the command may exec now
 
-  // Probes that aggregate in the kernel print their histograms instead of events.
-  std::vector<std::string_view> histograms;
-  for (const auto& n : names)
-    if (auto h = probes::find_probe(n)->histogram; !h.empty()) histograms.push_back(h);
+  // Probes that aggregate in the kernel print histograms and counter tables
+  // (at exit and every --interval) instead of, or besides, events.
+  struct Aggregate {
+    std::string_view histogram;
+    std::span<const std::string_view> counters;
+    std::string_view by;  // the label --by names, for this probe
+  };
+  std::vector<Aggregate> aggregates;
+  size_t event_probes = 0;
+  for (const auto& n : names) {
+    const probes::ProbeSpec* spec = probes::find_probe(n);
+    event_probes += !spec->columns.empty();
+    if (spec->histogram.empty() && spec->counters.empty()) continue;
+    Aggregate a{spec->histogram, spec->counters, {}};
+    for (const auto& k : spec->by)
+      if (k.name == flags.by) a.by = k.label;
+    aggregates.push_back(a);
+  }
   auto print_histograms = [&] {
     auto snap = registry.collect(core::mono_ns());
-    for (auto h : histograms) print_log2_histograms(stdout, snap, h);
+    for (const auto& a : aggregates) {
+      if (!a.histogram.empty()) print_log2_histograms(stdout, snap, a.histogram, a.by);
+      for (auto c : a.counters) print_counter_table(stdout, snap, c, a.by);
+    }
   };
-  if (!histograms.empty() && names.size() == histograms.size())
-    std::fprintf(stderr, "ksight: tracing %s... Ctrl-C to print the histogram\n",
+  if (!aggregates.empty() && event_probes == 0)
+    std::fprintf(stderr, "ksight: tracing %s... Ctrl-C to print the results\n",
                  names.front().c_str());
   uint64_t next_print = interval_ns ? core::mono_ns() + interval_ns : 0;
 
@@ -209,18 +250,29 @@ int run_trace(const TraceFlags& flags) {
     }
     if (printer.limit_reached()) break;
     if (deadline && core::mono_ns() >= deadline) break;
-    if (next_print && core::mono_ns() >= next_print && !histograms.empty()) {
+    if (next_print && core::mono_ns() >= next_print && !aggregates.empty()) {
       print_histograms();
       next_print += interval_ns;
     }
   }
   (*agent)->stop();
-  if (!histograms.empty()) print_histograms();
+  if (!aggregates.empty()) print_histograms();
   std::fflush(stdout);
-  uint64_t lost = (*agent)->events_lost();
-  std::fprintf(stderr, "ksight: %llu events printed, %llu lost\n",
+  // The summary: what was printed, what was lost and why.
+  std::string why;
+  auto lost = (*agent)->events_lost_by_reason();
+  uint64_t lost_total = 0;
+  for (size_t r = 0; r < lost.size(); ++r) {
+    if (!lost[r]) continue;
+    lost_total += lost[r];
+    why += (why.empty() ? " (" : ", ") +
+           std::string(runtime::to_string(static_cast<runtime::LossReason>(r))) + " " +
+           std::to_string(lost[r]);
+  }
+  if (!why.empty()) why += ")";
+  std::fprintf(stderr, "ksight: %llu events printed, %llu lost%s\n",
                static_cast<unsigned long long>(printer.printed()),
-               static_cast<unsigned long long>(lost));
+               static_cast<unsigned long long>(lost_total), why.c_str());
   if (child && !child->exited()) {
     child->signal(SIGTERM);  // --count or --duration ended the trace first
     exit_code = child->wait();

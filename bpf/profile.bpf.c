@@ -5,6 +5,7 @@
  * update; the map is bounded and user space empties it at every read. No
  * stacks yet. */
 #include "ksight.bpf.h"
+#include "bits.bpf.h"
 #include "ksight/abi/profile.h"
 
 struct {
@@ -18,6 +19,7 @@ SEC("perf_event")
 int profile_cpu_clock_perf_event(struct bpf_perf_event_data *ctx)
 {
 	static const struct ksight_profile_key overflow = {};
+	static const struct ksight_profile_value zero = {};
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct ksight_profile_key key = {};
 	struct ksight_profile_value *value;
@@ -28,18 +30,11 @@ int profile_cpu_clock_perf_event(struct bpf_perf_event_data *ctx)
 		return 0;
 	key.cgroup_id = bpf_get_current_cgroup_id();
 	key.pid = pid_tgid >> 32;
-	value = bpf_map_lookup_elem(&profile_samples, &key);
-	if (!value) {
-		struct ksight_profile_value fresh = {};
-
-		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
-		bpf_map_update_elem(&profile_samples, &key, &fresh, BPF_NOEXIST);
-		value = bpf_map_lookup_elem(&profile_samples, &key);
-		if (!value)
-			value = bpf_map_lookup_elem(&profile_samples, &overflow);
-		if (!value)
-			return 0;
-	}
+	value = ksight__lookup_or_init(&profile_samples, &key, &zero, &overflow);
+	if (!value)
+		return 0;
+	/* The command as of this sample: a process that execs changes it. */
+	bpf_get_current_comm(value->comm, sizeof(value->comm));
 	/* Kernel addresses have the top bit set on x86-64 and arm64 alike. */
 	if (PT_REGS_IP(&ctx->regs) >> 63)
 		value->kernel += 1;

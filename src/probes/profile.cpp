@@ -33,12 +33,16 @@ void ProfileDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj)
   for_each_percpu<ksight_profile_key, ksight_profile_value>(
       obj.map("profile_samples"),
       [&](const ksight_profile_key& key, std::span<const ksight_profile_value> per_cpu) {
-        uint64_t user = 0, kernel = 0;
+        uint64_t user = 0, kernel = 0, most = 0;
         std::string_view comm;
         for (const auto& v : per_cpu) {
           user += v.user;
           kernel += v.kernel;
-          if (comm.empty()) comm = c_string(v.comm);
+          // Each CPU keeps the command of its last sample; the busiest one's.
+          if (v.user + v.kernel > most) {
+            most = v.user + v.kernel;
+            comm = c_string(v.comm);
+          }
         }
         auto& c = cgroups[key.cgroup_id];
         c.first += user;

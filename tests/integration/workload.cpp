@@ -1,0 +1,81 @@
+// ksight-work: the exact, countable work the integration tests trace. One
+// process, no shell, so the counts it produces are the counts it asked for.
+//   ksight-work getpid N           N getpid syscalls
+//   ksight-work open-missing N     N opens of a path that does not exist
+//   ksight-work dsync-write PATH N N 4 KiB O_DIRECT|O_DSYNC writes to PATH
+//   ksight-work spin SECONDS       burn a CPU in user space
+//   ksight-work alloc MIB          touch MIB of anonymous memory, then sleep
+//   ksight-work sleep SECONDS
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+namespace {
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: ksight-work getpid N | open-missing N | dsync-write PATH N | spin S | "
+               "alloc MIB | sleep S\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) return usage();
+  const std::string mode = argv[1];
+  if (mode == "getpid") {
+    long n = std::atol(argv[2]);
+    for (long i = 0; i < n; ++i) ::syscall(SYS_getpid);
+  } else if (mode == "open-missing") {
+    long n = std::atol(argv[2]);
+    for (long i = 0; i < n; ++i) {
+      int fd = ::open("/nonexistent/ksight-work", O_RDONLY);
+      if (fd >= 0) ::close(fd);
+    }
+  } else if (mode == "dsync-write") {
+    if (argc < 4) return usage();
+    long n = std::atol(argv[3]);
+    int fd = ::open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT | O_DSYNC, 0600);
+    if (fd < 0) {
+      std::perror(argv[2]);
+      return 1;
+    }
+    void* buf = nullptr;
+    if (posix_memalign(&buf, 4096, 4096) != 0) return 1;
+    std::memset(buf, 'k', 4096);
+    for (long i = 0; i < n; ++i) {
+      if (::pwrite(fd, buf, 4096, i * 4096) != 4096 || ::fsync(fd) != 0) {
+        std::perror("write");
+        return 1;
+      }
+    }
+    ::close(fd);
+    std::free(buf);
+  } else if (mode == "spin") {
+    auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(std::atof(argv[2]));
+    volatile unsigned long x = 0;
+    while (std::chrono::steady_clock::now() < end)
+      for (int i = 0; i < 100000; ++i) x = x + 1;
+  } else if (mode == "alloc") {
+    size_t bytes = static_cast<size_t>(std::atol(argv[2])) << 20;
+    auto* p = static_cast<char*>(
+        ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (p == MAP_FAILED) return 1;
+    for (size_t off = 0; off < bytes; off += 4096) p[off] = 1;
+    std::this_thread::sleep_for(std::chrono::seconds(30));
+  } else if (mode == "sleep") {
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(argv[2])));
+  } else {
+    return usage();
+  }
+  return 0;
+}

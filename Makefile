@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
-.PHONY: all setup configure build run test unit-test bench format clean
+.PHONY: all setup configure build run test unit-test bench bench-probes format clean
 
 all: build
 
@@ -30,6 +30,11 @@ BENCH_ARGS ?=
 bench: build
 	@scripts/setup --bench
 	python3 bench/run.py $(BENCH_ARGS)
+
+# What each probe costs the work it watches (root, ~3 minutes): the table in
+# docs/probes.md.
+bench-probes: build
+	python3 bench/probe_overhead.py $(BENCH_ARGS)
 
 # What runs without root: the unit tests.
 unit-test: build

@@ -31,6 +31,33 @@ struct {
 	__type(value, struct ksight_syscall_value);
 } syscall_stats SEC(".maps");
 
+/* Calls per process as well, for `ksight top`; off in the daemon. */
+const volatile __u8 ksight_syscalls_per_process = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, KSIGHT_SYSCALLS_MAX_PROCESSES);
+	__type(key, __u32);
+	__type(value, struct ksight_syscall_process);
+} syscall_per_process SEC(".maps");
+
+static __always_inline void count_process(void)
+{
+	static const struct ksight_syscall_process zero;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct ksight_syscall_process *p = bpf_map_lookup_elem(&syscall_per_process, &tgid);
+
+	if (!p) {
+		bpf_map_update_elem(&syscall_per_process, &tgid, &zero, BPF_NOEXIST);
+		p = bpf_map_lookup_elem(&syscall_per_process, &tgid);
+		if (!p)
+			return;
+	}
+	p->calls += 1;
+	/* The command as of this call: a process that execs changes it. */
+	bpf_get_current_comm(p->comm, sizeof(p->comm));
+}
+
 static __always_inline int entered(long id)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -68,6 +95,8 @@ static __always_inline int exited(long ret)
 	ksight__hist_record(&value->latency, delta_us);
 	if (ret < 0 && ret >= -MAX_ERRNO)
 		value->errors += 1;
+	if (ksight_syscalls_per_process)
+		count_process();
 	return 0;
 }
 

@@ -42,6 +42,18 @@ struct TraceFlags {
 };
 int run_trace(const TraceFlags& flags);
 
+struct TopFlags {
+  std::string by = "process";  // process | container
+  std::string sort = "cpu";    // cpu, execs, syscalls, opens, tcp, bytes, retrans
+  std::string interval = "2s";
+  std::string duration;
+  uint64_t iterations = 0;  // stop after this many refreshes; 0: until q or a signal
+  size_t rows = 20;         // when stdout is not a terminal
+  std::vector<std::string> disable_features;
+  std::string log_level = "error";
+};
+int run_top(const TopFlags& flags);
+
 struct ProbesFlags {
   std::vector<std::string> disable_features;
   bool json = false;

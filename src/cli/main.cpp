@@ -111,6 +111,31 @@ int main(int argc, char** argv) {
       "  ksight trace profile --by process -d 5s # on-CPU samples per command\n"
       "  ksight trace signal,oomkill             # fatal signals and OOM kills as they happen\n");
 
+  TopFlags top;
+  auto* top_cmd = app.add_subcommand(
+      "top", "Live table per process or container: CPU, execs, syscalls, opens, TCP");
+  top_cmd->add_option("--by", top.by, "process or container (cgroup)")
+      ->check(CLI::IsMember({"process", "container"}));
+  top_cmd->add_option("-s,--sort", top.sort,
+                      "sort column: cpu, execs, syscalls, opens, tcp, bytes, retrans");
+  top_cmd->add_option("-i,--interval", top.interval, "refresh every interval (default 2s)");
+  top_cmd->add_option("-d,--duration", top.duration, "stop after this long");
+  top_cmd->add_option("-n,--iterations", top.iterations, "stop after this many refreshes");
+  top_cmd->add_option("--rows", top.rows, "rows per table when stdout is not a terminal");
+  top_cmd
+      ->add_option("--disable-feature", top.disable_features,
+                   "treat a kernel feature as missing, to force a fallback")
+      ->delimiter(',');
+  top_cmd->add_option("--log-level", top.log_level, "log level on stderr (default error)");
+  top_cmd->footer(
+      "\nKEYS: q quits; c, e, s, o, t, b, r sort by CPU, execs, syscalls, opens, TCP\n"
+      "connections, TCP kilobytes, retransmits. When stdout is not a terminal, a plain\n"
+      "table is printed every interval.\n"
+      "\nEXAMPLES:\n"
+      "  ksight top\n"
+      "  ksight top --by container --sort syscalls\n"
+      "  ksight top -n 3 -i 1s | tee top.log\n");
+
   ProbesFlags probes;
   auto* probes_cmd =
       app.add_subcommand("probes", "List probes: available here or not, attach method, why");
@@ -155,6 +180,7 @@ int main(int argc, char** argv) {
   }
   if (*run_cmd) return run_daemon(run);
   if (*trace_cmd) return run_trace(trace);
+  if (*top_cmd) return run_top(top);
   if (*probes_cmd) return run_probes(probes);
   if (*doctor_cmd) return run_doctor();
   return kExitUsage;

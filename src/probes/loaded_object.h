@@ -35,6 +35,8 @@ class LoadedObject {
   std::vector<ProgramStats> program_stats() const;
   // A map of the object by name (nullptr when there is none).
   bpf_map* map(const char* name) const;
+  // LoadRequest::per_process, for decoders that export per-process series.
+  bool per_process() const { return per_process_; }
 
  private:
   using SkelPtr = std::unique_ptr<void, void (*)(void*)>;
@@ -53,6 +55,7 @@ class LoadedObject {
   bpf_object* obj_;
   bpf_map* drops_;
   std::vector<bpf_program*> progs_;
+  bool per_process_ = false;
   std::vector<bpf::Link> links_;  // declared last: detached first
 };
 
@@ -82,6 +85,7 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
     return std::unexpected(std::string("loading BPF object: ") + std::strerror(-err));
   }
   LoadedObject lo(std::move(skel), raw->obj, raw->maps.ksight_drops, std::move(*progs));
+  lo.per_process_ = req.per_process;
   if (auto r = lo.attach(req); !r) return std::unexpected(r.error());
   return lo;
 }

@@ -31,6 +31,9 @@ struct LoadRequest {
   uint64_t rate_limit = 0;
   uint64_t rate_burst = 0;
   uint32_t sample_frequency_hz = 99;  // perf_event probes: samples per second per CPU
+  // Keep per-process counts as well where a probe can (syscalls): what
+  // `ksight top` shows; too many series for the daemon.
+  bool per_process = false;
 };
 
 struct ProgramStats {

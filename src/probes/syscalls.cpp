@@ -6,6 +6,7 @@
 #include <map>
 
 #include "ksight/abi/syscalls.h"
+#include "probes/decode.h"
 #include "probes/kernel_maps.h"
 #include "probes/loaded_object.h"
 #include "probes/runqlat.h"
@@ -29,6 +30,13 @@ SyscallsDecoder::SyscallsDecoder(core::Registry& reg, LoadedObject& obj) {
                       .kind = core::MetricKind::histogram,
                       .label_names = {"syscall"},
                       .bounds = log2_us_bounds()});
+  per_process_on_ = obj.per_process();
+  if (per_process_on_) {
+    per_process_ = reg.add({.name = "ksight_process_syscalls_total",
+                            .help = "System calls by process (ksight top only).",
+                            .kind = core::MetricKind::counter,
+                            .label_names = {"pid", "comm"}});
+  }
   // Where the kernel counts calls once its map is full: cgroup 0, per syscall.
   bpf_map* stats = obj.map("syscall_stats");
   for (uint32_t nr = 0; nr < KSIGHT_SYSCALL_NR_MAX; ++nr) {
@@ -73,11 +81,29 @@ void SyscallsDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj
     std::string_view labels[] = {name_of(nr)};
     w.set_histogram(latency_, labels, h.buckets, static_cast<double>(h.sum) * 1e-6);
   }
+  if (!per_process_on_) return;
+  for_each_percpu<uint32_t, ksight_syscall_process>(
+      obj.map("syscall_per_process"),
+      [&](uint32_t pid, std::span<const ksight_syscall_process> per_cpu) {
+        uint64_t calls = 0, most = 0;
+        std::string_view comm;
+        for (const auto& v : per_cpu) {
+          calls += v.calls;
+          if (v.calls > most) {  // the command the busiest CPU saw last
+            most = v.calls;
+            comm = c_string(v.comm);
+          }
+        }
+        if (calls) w.add(per_process_, {std::to_string(pid), comm}, static_cast<double>(calls));
+      },
+      /*erase=*/true);
 }
 
 std::expected<std::unique_ptr<Probe>, std::string> create_syscalls_probe(const LoadRequest& req,
                                                                          core::Registry& reg) {
-  return ObjectProbe<SyscallsDecoder>::create<syscalls_bpf>(req, reg);
+  return ObjectProbe<SyscallsDecoder>::create<syscalls_bpf>(req, reg, [&](syscalls_bpf* skel) {
+    skel->rodata->ksight_syscalls_per_process = req.per_process;
+  });
 }
 
 }  // namespace ksight::probes

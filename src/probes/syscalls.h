@@ -23,6 +23,8 @@ class SyscallsDecoder {
   const std::string& name_of(uint32_t nr);
 
   core::FamilyId calls_, errors_, latency_;
+  core::FamilyId per_process_ = 0;
+  bool per_process_on_ = false;
   std::vector<std::string> names_;  // by syscall number, filled on first use
 };
 

@@ -206,7 +206,8 @@ std::expected<void, std::string> Agent::load_probes() {
                               .filter_failed = opts_.filter_failed,
                               .rate_limit = spec->rate_limited ? opts_.event_rate_limit : 0,
                               .rate_burst = opts_.event_rate_burst,
-                              .sample_frequency_hz = opts_.profile_frequency_hz};
+                              .sample_frequency_hz = opts_.profile_frequency_hz,
+                              .per_process = opts_.per_process};
       auto probe = spec->create(req, registry_);
       if (probe) {
         st.up = true;

@@ -40,7 +40,8 @@ struct AgentOptions {
   uint64_t event_rate_limit = 0;  // records/s per rate-limited probe; 0: none
   uint64_t event_rate_burst = 0;  // 0: one second's worth
   uint32_t profile_frequency_hz = 99;
-  bool bpf_stats = true;  // keep BPF run-time stats on
+  bool per_process = false;  // per-process counts where probes can (ksight top)
+  bool bpf_stats = true;     // keep BPF run-time stats on
   std::set<std::string> disabled_features;
 };
 

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -36,6 +37,26 @@ std::expected<uint64_t, std::string> cgroup_id(const std::string& path) {
   if (::stat(full.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return std::unexpected("no cgroup " + path + " under " + mount);
   return static_cast<uint64_t>(st.st_ino);
+}
+
+std::map<uint64_t, std::string> cgroup_paths(size_t limit) {
+  std::map<uint64_t, std::string> out;
+  const std::string mount = cgroup2_mount();
+  if (mount.empty()) return out;
+  std::error_code ec;
+  struct stat st {};
+  if (::stat(mount.c_str(), &st) == 0) out[st.st_ino] = "/";
+  namespace fs = std::filesystem;
+  for (fs::recursive_directory_iterator
+           it(mount, fs::directory_options::skip_permission_denied, ec),
+       end;
+       it != end && out.size() < limit; it.increment(ec)) {
+    if (ec) break;
+    if (!it->is_directory(ec) || it->is_symlink(ec)) continue;
+    if (::stat(it->path().c_str(), &st) != 0) continue;
+    out[st.st_ino] = it->path().string().substr(mount.size());
+  }
+  return out;
 }
 
 std::expected<ScopedCgroup, std::string> ScopedCgroup::create(const std::string& name) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <string>
 
 namespace ksight::runtime {
@@ -16,6 +17,11 @@ std::string cgroup2_mount();
 
 // Resolves PATH (absolute under the mount, or relative to it) to a cgroup id.
 std::expected<uint64_t, std::string> cgroup_id(const std::string& path);
+
+// Every cgroup under the cgroup2 mount by id, as a path relative to the
+// mount ("/" for the root, "/system.slice/ssh.service"): how ids in metrics
+// and events become names. Walks at most `limit` directories.
+std::map<uint64_t, std::string> cgroup_paths(size_t limit = 100000);
 
 class ScopedCgroup {
  public:

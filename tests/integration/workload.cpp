@@ -6,7 +6,12 @@
 //   ksight-work spin SECONDS       burn a CPU in user space
 //   ksight-work alloc MIB          touch MIB of anonymous memory, then sleep
 //   ksight-work sleep SECONDS
+//   ksight-work pingpong N         N round trips over two pipes with a child
+//                                  (two wake-ups and context switches each)
+//   ksight-work signals N          N SIGUSR1 sent to itself and handled
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,7 +28,7 @@ namespace {
 int usage() {
   std::fprintf(stderr,
                "usage: ksight-work getpid N | open-missing N | dsync-write PATH N | spin S | "
-               "alloc MIB | sleep S\n");
+               "alloc MIB | sleep S | pingpong N | signals N\n");
   return 2;
 }
 
@@ -72,6 +77,31 @@ int main(int argc, char** argv) {
     if (p == MAP_FAILED) return 1;
     for (size_t off = 0; off < bytes; off += 4096) p[off] = 1;
     std::this_thread::sleep_for(std::chrono::seconds(30));
+  } else if (mode == "pingpong") {
+    long n = std::atol(argv[2]);
+    int there[2], back[2];
+    if (::pipe(there) != 0 || ::pipe(back) != 0) return 1;
+    char b = 0;
+    pid_t child = ::fork();
+    if (child == 0) {
+      ::close(there[1]);  // or the read below never sees EOF
+      ::close(back[0]);
+      while (::read(there[0], &b, 1) == 1) (void)!::write(back[1], &b, 1);
+      ::_exit(0);
+    }
+    ::close(there[0]);
+    ::close(back[1]);
+    for (long i = 0; i < n; ++i) {
+      if (::write(there[1], &b, 1) != 1 || ::read(back[0], &b, 1) != 1) return 1;
+    }
+    ::close(there[1]);
+    ::waitpid(child, nullptr, 0);
+  } else if (mode == "signals") {
+    long n = std::atol(argv[2]);
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    ::sigaction(SIGUSR1, &sa, nullptr);
+    for (long i = 0; i < n; ++i) ::kill(::getpid(), SIGUSR1);
   } else if (mode == "sleep") {
     std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(argv[2])));
   } else {

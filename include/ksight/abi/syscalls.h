@@ -24,4 +24,13 @@ struct ksight_syscall_value {
 	__u64 errors; /* returned -1..-4095 */
 };
 
+/* Per process (ksight top only): calls since the last read, which drains
+ * the map; LRU, so it cannot fill with processes that are gone. */
+#define KSIGHT_SYSCALLS_MAX_PROCESSES 16384
+
+struct ksight_syscall_process {
+	__u64 calls;
+	char comm[KSIGHT_COMM_LEN]; /* as of the latest call on this CPU */
+};
+
 #endif

@@ -28,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
 KSIGHT = os.path.join(BUILD, "ksight")
 LOADGEN = os.path.join(BUILD, "bench", "ksight_loadgen")
+WORK = os.path.join(BUILD, "tests", "ksight-work")
 MICRO = os.path.join(BUILD, "bench", "ksight_microbench")
 
 
@@ -256,6 +257,74 @@ def bench_peers(runs):
     return results
 
 
+def run_histogram_tool(argv, ready_text, workload):
+    """Starts a histogram tool, times it until it says it is tracing, runs the
+    workload, stops it with SIGINT, and returns start-up time, samples in the
+    printed histogram(s), lost count, CPU seconds and peak RSS."""
+    out = tempfile.NamedTemporaryFile(delete=False)
+    err = tempfile.NamedTemporaryFile(delete=False)
+    t0 = time.time()
+    proc = subprocess.Popen(argv, stdout=out, stderr=err)
+    startup = None
+    while time.time() - t0 < 30 and proc.poll() is None:
+        with open(out.name, "rb") as f, open(err.name, "rb") as g:
+            if ready_text.encode() in f.read() + g.read():
+                startup = time.time() - t0
+                break
+        time.sleep(0.005)
+    if startup is None:
+        # It never started tracing (runqlat.bt does not compile against
+        # Debian 12's headers, for one): say why instead of a number.
+        proc.kill()
+        proc.wait()
+        with open(err.name, "rb") as f:
+            why = [l for l in f.read().decode(errors="replace").splitlines() if "rror" in l]
+        os.unlink(out.name)
+        os.unlink(err.name)
+        return {"failed": why[-1][:120] if why else "did not start"}
+    workload()
+    proc.send_signal(signal.SIGINT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    with open(out.name, "rb") as f:
+        text = f.read().decode(errors="replace")
+    with open(err.name, "rb") as f:
+        errtext = f.read().decode(errors="replace")
+    os.unlink(out.name)
+    os.unlink(err.name)
+    samples = 0
+    # runqlat and ksight: "  lo -> hi : count |***|"; bpftrace: "[lo, hi)  count |@@|"
+    for m in re.finditer(r"^\s*\d+ -> \S+\s*: (\d+)\s*\|", text, re.M):
+        samples += int(m.group(1))
+    for m in re.finditer(r"^\[[^\]]+[\])]\s+(\d+) \|", text, re.M):
+        samples += int(m.group(1))
+    lost = sum(int(m.group(1)) for m in re.finditer(r"(\d+) lost", text + errtext))
+    return {"startup": startup, "samples": samples, "lost": lost,
+            "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+
+
+def bench_runqlat(runs):
+    """ksight trace runqlat vs runqlat (libbpf-tools) and runqlat.bt, on the
+    same workload: 20 000 pipe round trips between two processes (40 000
+    wake-ups), on top of whatever else the machine runs."""
+    tools = [("ksight trace runqlat", [KSIGHT, "trace", "runqlat"], "tracing runqlat"),
+             # stdbuf: runqlat block-buffers its "Tracing..." line into a file.
+             ("runqlat (libbpf-tools)", ["stdbuf", "-oL", "/usr/sbin/runqlat"],
+              "Tracing run queue latency"),
+             ("runqlat.bt (bpftrace)", ["bpftrace", "/usr/sbin/runqlat.bt"], "Attaching")]
+    workload = lambda: subprocess.run([WORK, "pingpong", "20000"], check=True)
+    results = {}
+    for name, argv, ready in tools:
+        if not shutil.which(argv[0]):
+            results[name] = None
+            continue
+        results[name] = []
+        for _ in range(runs):
+            results[name].append(run_histogram_tool(argv, ready, workload))
+            if "failed" in results[name][-1]:
+                break
+    return results
+
+
 # --- 4. daemon footprint ------------------------------------------------------
 
 def bench_footprint(runs, idle_seconds):
@@ -322,11 +391,18 @@ def main():
     ap.add_argument("--raw", default=os.path.join(BUILD, "bench-results.pickle"),
                     help="where the raw measurements are kept (the report is rendered from them)")
     ap.add_argument("--render-only", action="store_true", help="re-render the report from --raw")
+    ap.add_argument("--only", choices=["runqlat"],
+                    help="rerun one section into the existing --raw, then render")
     args = ap.parse_args()
 
-    if args.render_only:
+    if args.render_only or args.only:
         with open(args.raw, "rb") as f:
             raw = pickle.load(f)
+        if args.only == "runqlat":
+            raw["runqlat"] = bench_runqlat(raw["args"]["runs"])
+            raw["runqlat_date"] = machine()["date"]
+            with open(args.raw, "wb") as f:
+                pickle.dump(raw, f)
     else:
         if os.geteuid() != 0:
             sys.exit("bench: needs root to load BPF programs")
@@ -338,6 +414,9 @@ def main():
         raw["overhead"] = bench_overhead(args.runs)
         print("peers...", file=sys.stderr)
         raw["peers"] = bench_peers(args.runs)
+        print("runqlat...", file=sys.stderr)
+        raw["runqlat"] = bench_runqlat(args.runs)
+        raw["runqlat_date"] = raw["machine"]["date"]
         print("footprint...", file=sys.stderr)
         raw["footprint"] = bench_footprint(args.runs, args.idle_seconds)
         with open(args.raw, "wb") as f:
@@ -433,6 +512,32 @@ def render(raw, out_path):
                                if ours and not name.startswith("ksight") else "")
             md.append(f"| {probe} | {name} | {fmt(g('seen'))} / {fmt(g('expected'))} | {fmt(g('lost'))} | {fmt(g('cpu'), '{:.2f}')} | "
                       f"{fmt(g('rss_mib'), '{:.1f}')} | {fmt(g('startup'), '{:.2f}')} | {ratio('cpu')} | {ratio('rss_mib')} | {ratio('startup')} |")
+
+    rq = raw.get("runqlat")
+    if rq:
+        md.append("\nHistograms: `ksight trace runqlat` against runqlat (libbpf-tools) and runqlat.bt "
+                  "(bpftrace), each tracing the whole machine while `ksight-work pingpong 20000` makes "
+                  "40 000 wake-ups (plus whatever else runs). *Start-up* is the time until the tool says it "
+                  "is tracing; *samples* is the total count of the histogram printed at Ctrl-C (the "
+                  "windows differ by the start-up and stop times, so compare orders of magnitude); "
+                  f"ratios are ksight / peer. Measured {raw.get('runqlat_date', mach['date'])}.\n")
+        md.append("| tool | samples | lost | CPU s | peak RSS MiB | start-up s | CPU ratio | RSS ratio | start-up ratio |")
+        md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        ours = rq.get("ksight trace runqlat")
+        for name, res in rq.items():
+            if res is None:
+                md.append(f"| {name} | not installed | | | | | | | |")
+                continue
+            if any("failed" in r for r in res):
+                why = next(r["failed"] for r in res if "failed" in r).replace("|", "/")
+                md.append(f"| {name} | failed here: {why} | | | | | | | |")
+                continue
+            g = lambda k, rs=res: med(r[k] if r[k] is not None else float("nan") for r in rs)
+            ratio = lambda k: (f"{statistics.median(r[k] for r in ours) / statistics.median(r[k] for r in res):.2f}"
+                               if ours and not name.startswith("ksight") else "")
+            md.append(f"| {name} | {fmt(g('samples'))} | {fmt(g('lost'))} | {fmt(g('cpu'), '{:.2f}')} | "
+                      f"{fmt(g('rss_mib'), '{:.1f}')} | {fmt(g('startup'), '{:.2f}')} | {ratio('cpu')} | "
+                      f"{ratio('rss_mib')} | {ratio('startup')} |")
 
     md.append("\n## 4. Daemon footprint\n")
     md.append(f"`ksight run` with the default probes, idle for {args.idle_seconds:g} s: RSS {fmt(rss, '{:.1f}', ' MiB')}, "

@@ -192,6 +192,15 @@ int run_trace(const TraceFlags& flags) {
   opts.event_rate_limit = flags.rate_limit;
   opts.event_rate_burst = 0;
   opts.profile_frequency_hz = flags.frequency_hz;
+  // Probes that only aggregate in the kernel send no records: a token
+  // channel and queue instead of the daemon's 8 MiB ring and 16 MiB of batches.
+  bool any_events = false;
+  for (const auto& n : names) any_events = any_events || !probes::find_probe(n)->columns.empty();
+  if (!any_events) {
+    opts.channel_bytes = 64u << 10;
+    opts.queue_batches = 2;
+    opts.batch_bytes = 64u << 10;
+  }
 
   std::span<const std::string_view> columns;
   if (names.size() == 1) columns = probes::find_probe(names.front())->columns;

@@ -1,6 +1,9 @@
 #include "probes/loaded_object.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include "runtime/cgroup.h"
 
 namespace ksight::probes {
 
@@ -27,9 +30,35 @@ std::expected<std::vector<bpf_program*>, std::string> LoadedObject::prepare(
   return chosen;
 }
 
+namespace {
+
+// cgroup_skb programs attach to a cgroup, not to a hook: the cgroup v2 root,
+// so they run for the sockets of every cgroup below it. The link keeps its
+// own reference to the cgroup; the directory fd is only needed to attach.
+bpf_link* attach_cgroup_root(bpf_program* prog) {
+  std::string root = runtime::cgroup2_mount();
+  if (root.empty()) {
+    errno = ENOENT;
+    return nullptr;
+  }
+  bpf::Fd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return nullptr;
+  return bpf_program__attach_cgroup(prog, fd.get());
+}
+
+}  // namespace
+
 std::expected<void, std::string> LoadedObject::attach() {
   for (bpf_program* prog : progs_) {
-    bpf_link* link = bpf_program__attach(prog);
+    bpf_link* link = nullptr;
+    switch (method_) {
+      case bpf::AttachMethod::cgroup_skb:
+        link = attach_cgroup_root(prog);
+        break;
+      default:
+        link = bpf_program__attach(prog);
+        break;
+    }
     if (!link) {
       return std::unexpected(std::string("attaching ") + bpf_program__name(prog) + ": " +
                              std::strerror(errno));

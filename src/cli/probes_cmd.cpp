@@ -19,7 +19,7 @@ int run_probes(const ProbesFlags& flags) {
   if (!flags.json) {
     std::printf("event channel: %s\n\n",
                 rb.ok ? "ring buffer" : ("perf buffer (" + rb.reason + ")").c_str());
-    std::printf("%-8s %-9s %-8s %-11s %-27s %s\n", "PROBE", "AVAILABLE", "DEFAULT", "ATTACH",
+    std::printf("%-11s %-9s %-8s %-11s %-27s %s\n", "PROBE", "AVAILABLE", "DEFAULT", "ATTACH",
                 "TARGET", "NOTES");
   }
   for (const auto& spec : probes::probe_table()) {
@@ -38,7 +38,7 @@ int run_probes(const ProbesFlags& flags) {
                      {"reason", choice.chosen ? "" : choice.reason()},
                      {"summary", spec.summary}});
     } else {
-      std::printf("%-8s %-9s %-8s %-11s %-27s %s\n", std::string(spec.name).c_str(),
+      std::printf("%-11s %-9s %-8s %-11s %-27s %s\n", std::string(spec.name).c_str(),
                   choice.chosen ? "yes" : "no", spec.default_on ? "on" : "off", method.c_str(),
                   target.c_str(), notes.c_str());
     }

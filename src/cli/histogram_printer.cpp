@@ -1,6 +1,7 @@
 #include "cli/histogram_printer.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <string>
 
@@ -46,6 +47,35 @@ size_t print_log2_histograms(std::FILE* out, const std::vector<core::FamilySnaps
     for (const auto& s : fam.series) {
       if (s.count == 0) continue;
       print_one(out, *fam.desc, s);
+      ++printed;
+    }
+  }
+  std::fflush(out);
+  return printed;
+}
+
+size_t print_totals(std::FILE* out, const std::vector<core::FamilySnapshot>& snapshot,
+                    std::string_view name) {
+  size_t printed = 0;
+  for (const auto& fam : snapshot) {
+    if (fam.desc->name != name) continue;
+    std::vector<size_t> width;
+    for (const auto& l : fam.desc->label_names) width.push_back(std::max<size_t>(l.size(), 10));
+    for (const auto& s : fam.series)
+      for (size_t i = 0; i < s.labels.size() && i < width.size(); ++i)
+        width[i] = std::max(width[i], s.labels[i].size());
+    std::fprintf(out, "\n%s\n", fam.desc->name.c_str());
+    for (size_t i = 0; i < width.size(); ++i) {
+      std::string head = fam.desc->label_names[i];
+      for (auto& c : head) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      std::fprintf(out, "%-*s ", static_cast<int>(width[i]), head.c_str());
+    }
+    std::fprintf(out, "VALUE\n");
+    for (const auto& s : fam.series) {
+      if (s.value == 0) continue;
+      for (size_t i = 0; i < s.labels.size() && i < width.size(); ++i)
+        std::fprintf(out, "%-*s ", static_cast<int>(width[i]), s.labels[i].c_str());
+      std::fprintf(out, "%.0f\n", s.value);
       ++printed;
     }
   }

@@ -14,4 +14,9 @@ namespace ksight::cli {
 size_t print_log2_histograms(std::FILE* out, const std::vector<core::FamilySnapshot>& snapshot,
                              std::string_view name);
 
+// Prints the counter or gauge family `name` as a table: one column per label,
+// then the value; series at 0 are left out. Returns the rows printed.
+size_t print_totals(std::FILE* out, const std::vector<core::FamilySnapshot>& snapshot,
+                    std::string_view name);
+
 }  // namespace ksight::cli

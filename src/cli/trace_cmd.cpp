@@ -180,17 +180,25 @@ int run_trace(const TraceFlags& flags) {
 
   if (child) child->release();  // probes are attached: the command may exec now
 
-  // Probes that aggregate in the kernel print their histograms instead of events.
-  std::vector<std::string_view> histograms;
-  for (const auto& n : names)
-    if (auto h = probes::find_probe(n)->histogram; !h.empty()) histograms.push_back(h);
+  // Probes that aggregate in the kernel print their histograms (or counter
+  // tables) instead of events.
+  std::vector<std::string_view> histograms, totals;
+  size_t aggregating = 0;
+  for (const auto& n : names) {
+    const auto* spec = probes::find_probe(n);
+    if (!spec->histogram.empty()) histograms.push_back(spec->histogram);
+    totals.insert(totals.end(), spec->totals.begin(), spec->totals.end());
+    aggregating += !spec->histogram.empty() || !spec->totals.empty();
+  }
   auto print_histograms = [&] {
     auto snap = registry.collect(core::mono_ns());
     for (auto h : histograms) print_log2_histograms(stdout, snap, h);
+    for (auto t : totals) print_totals(stdout, snap, t);
   };
-  if (!histograms.empty() && names.size() == histograms.size())
-    std::fprintf(stderr, "ksight: tracing %s... Ctrl-C to print the histogram\n",
-                 names.front().c_str());
+  const bool prints_aggregates = !histograms.empty() || !totals.empty();
+  if (prints_aggregates && names.size() == aggregating)
+    std::fprintf(stderr, "ksight: tracing %s... Ctrl-C to print the %s\n", names.front().c_str(),
+                 histograms.empty() ? "totals" : "histogram");
   uint64_t next_print = interval_ns ? core::mono_ns() + interval_ns : 0;
 
   const uint64_t deadline = duration_ns ? core::mono_ns() + duration_ns : 0;
@@ -209,13 +217,13 @@ int run_trace(const TraceFlags& flags) {
     }
     if (printer.limit_reached()) break;
     if (deadline && core::mono_ns() >= deadline) break;
-    if (next_print && core::mono_ns() >= next_print && !histograms.empty()) {
+    if (next_print && core::mono_ns() >= next_print && prints_aggregates) {
       print_histograms();
       next_print += interval_ns;
     }
   }
   (*agent)->stop();
-  if (!histograms.empty()) print_histograms();
+  if (prints_aggregates) print_histograms();
   std::fflush(stdout);
   uint64_t lost = (*agent)->events_lost();
   std::fprintf(stderr, "ksight: %llu events printed, %llu lost\n",

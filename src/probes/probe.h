@@ -65,6 +65,9 @@ struct ProbeSpec {
   // For a probe that aggregates in the kernel: the histogram `ksight trace`
   // prints (log2, in microseconds) at exit and every --interval.
   std::string_view histogram = {};
+  // For a probe that only counts in the kernel: the counter families `ksight
+  // trace` prints as a table at exit and every --interval.
+  std::span<const std::string_view> totals = {};
 };
 
 std::span<const ProbeSpec> probe_table();

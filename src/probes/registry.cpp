@@ -114,6 +114,8 @@ constexpr bpf::AttachVariant kNetdropVariants[] = {
 };
 constexpr std::string_view kNetdropColumns[] = {"reason", "protocol", "location"};
 
+constexpr std::string_view kCgroupnetTotals[] = {"ksight_cgroup_network_bytes_total",
+                                                 "ksight_cgroup_network_packets_total"};
 constexpr bpf::AttachVariant kCgroupnetVariants[] = {
     {AttachMethod::cgroup_skb, "cgroup v2 root", {"cgroupnet_ingress", "cgroupnet_egress"}},
 };
@@ -172,7 +174,9 @@ const std::array<ProbeSpec, 11> kProbes{{
      false,
      kCgroupnetVariants,
      create_cgroupnet_probe,
-     {}},
+     {},
+     {},
+     kCgroupnetTotals},
     {"tcpconnlat", "TCP connect latency (connect() to SYN-ACK), with the 4-tuple",
      KSIGHT_PROBE_TCPCONNLAT, false, kTcpconnlatVariants, create_tcpconnlat_probe,
      kTcpconnlatColumns, "ksight_tcp_connect_latency_seconds"},

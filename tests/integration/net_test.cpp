@@ -517,6 +517,53 @@ TEST(Net, TcprttHistogramMovesWithTraffic) {
               static_cast<unsigned long long>(samples));
 }
 
+TEST(Net, CgroupnetTracePrintsTheCgroupsTotals) {
+  TestNet net;
+  REQUIRE_NET(net);
+  auto cg = runtime::ScopedCgroup::create("ksight-cgnet-test-" + std::to_string(::getpid()));
+  ASSERT_TRUE(cg) << cg.error();
+  TempDir dir;
+  Child trace({ksight_binary(), "trace", "cgroupnet", "--log-level", "info"}, dir.file("cg.out"),
+              dir.file("cg.err"));
+  ASSERT_TRUE(eventually(
+      [&] { return read_file(dir.file("cg.err")).find("attached") != std::string::npos; }, 15s))
+      << read_file(dir.file("cg.err"));
+  // Only the client is in the cgroup: its bytes go out, the server's stay outside.
+  constexpr size_t kBytes = 300000;
+  Sock l = listener(net.server_ns(), net.server4, 5005);
+  ASSERT_GE(l.get(), 0);
+  std::thread server([&] {
+    Sock a(::accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    recv_all(a.get(), kBytes);
+  });
+  int rc = run_in_cgroup(*cg, [&] {
+    Sock c = connect_to(net.client_ns(), net.server4, 5005);
+    return c.get() >= 0 && send_all(c.get(), kBytes) ? 0 : 2;
+  });
+  server.join();
+  ASSERT_EQ(rc, 0);
+  trace.signal(SIGINT);
+  ASSERT_EQ(trace.wait(10s), 0) << read_file(dir.file("cg.err"));
+  // Rows "CGROUP_ID DIRECTION VALUE" under each family's name.
+  std::istringstream in(read_file(dir.file("cg.out")));
+  std::string line, family;
+  double tx_bytes = -1, rx_bytes = -1;
+  while (std::getline(in, line)) {
+    if (line.rfind("ksight_", 0) == 0) family = line;
+    std::istringstream row(line);
+    std::string id, dir_label;
+    double v = 0;
+    if (!(row >> id >> dir_label >> v) || id != std::to_string(cg->id())) continue;
+    if (family == "ksight_cgroup_network_bytes_total")
+      (dir_label == "tx" ? tx_bytes : rx_bytes) = v;
+  }
+  std::printf("[ net ] trace cgroupnet: cgroup %llu tx %g B, rx %g B for %zu B sent\n",
+              static_cast<unsigned long long>(cg->id()), tx_bytes, rx_bytes, kBytes);
+  EXPECT_GE(tx_bytes, static_cast<double>(kBytes)) << read_file(dir.file("cg.out"));
+  EXPECT_GT(rx_bytes, 0) << read_file(dir.file("cg.out"));  // the ACKs
+  EXPECT_LT(rx_bytes, static_cast<double>(kBytes)) << read_file(dir.file("cg.out"));
+}
+
 TEST(Net, RandomLossMakesRetransmits) {
   TestNet net;
   REQUIRE_NET(net);

@@ -42,7 +42,14 @@ static __always_inline void net__owner_from_current(struct net_owner *o)
  * on v1/v2 mixed mode"); older kernels report 0. */
 static __always_inline __u64 net__sock_cgroup_id(const struct sock *sk)
 {
+	__u8 state;
+
 	if (!sk)
+		return 0;
+	/* Time-wait and request sockets share only sock_common with a full
+	 * socket (sk_fullsock()): past it there is no sk_cgrp_data to read. */
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
 		return 0;
 	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
 		return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);

@@ -35,15 +35,16 @@ namespace {
 // cgroup_skb programs attach to a cgroup, not to a hook: the cgroup v2 root,
 // so they run for the sockets of every cgroup below it. The link keeps its
 // own reference to the cgroup; the directory fd is only needed to attach.
-bpf_link* attach_cgroup_root(bpf_program* prog) {
+std::expected<bpf_link*, std::string> attach_cgroup_root(bpf_program* prog) {
   std::string root = runtime::cgroup2_mount();
-  if (root.empty()) {
-    errno = ENOENT;
-    return nullptr;
-  }
+  if (root.empty()) return std::unexpected(std::string("no cgroup v2 hierarchy is mounted"));
   bpf::Fd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return nullptr;
-  return bpf_program__attach_cgroup(prog, fd.get());
+  if (!fd) return std::unexpected("opening cgroup v2 root " + root + ": " + std::strerror(errno));
+  bpf_link* link = bpf_program__attach_cgroup(prog, fd.get());
+  if (!link)
+    return std::unexpected(std::string("attaching ") + bpf_program__name(prog) + " to " + root +
+                           ": " + std::strerror(errno));
+  return link;
 }
 
 }  // namespace
@@ -52,9 +53,12 @@ std::expected<void, std::string> LoadedObject::attach() {
   for (bpf_program* prog : progs_) {
     bpf_link* link = nullptr;
     switch (method_) {
-      case bpf::AttachMethod::cgroup_skb:
-        link = attach_cgroup_root(prog);
+      case bpf::AttachMethod::cgroup_skb: {
+        auto l = attach_cgroup_root(prog);
+        if (!l) return std::unexpected(l.error());
+        link = *l;
         break;
+      }
       default:
         link = bpf_program__attach(prog);
         break;

@@ -564,6 +564,32 @@ TEST(Net, CgroupnetTracePrintsTheCgroupsTotals) {
   EXPECT_LT(rx_bytes, static_cast<double>(kBytes)) << read_file(dir.file("cg.out"));
 }
 
+// The cgroup_skb programs sit on the root of every cgroup: they must go
+// when the agent goes, or every packet of the machine keeps paying for them.
+TEST(Net, CgroupnetLeavesNothingOnTheRootCgroup) {
+  KSIGHT_REQUIRE_BPF();
+  const std::string root = runtime::cgroup2_mount();
+  ASSERT_FALSE(root.empty());
+  auto ours = [&] {
+    auto r = run({"/usr/sbin/bpftool", "-j", "cgroup", "show", root});
+    EXPECT_EQ(r.code, 0) << r.err;
+    int n = 0;
+    // bpftool prints a bare newline, not [], when nothing is attached.
+    bool blank = r.out.find_first_not_of(" \n") == std::string::npos;
+    for (const auto& p : json::parse(blank ? "[]" : r.out))
+      if (p.value("name", "").rfind("cgroupnet_", 0) == 0) ++n;
+    return n;
+  };
+  const int before = ours();
+  TempDir dir;
+  Daemon d(dir, {"--probes", "cgroupnet"}, false);
+  ASSERT_TRUE(d.wait_ready({"cgroupnet"})) << d.log();
+  EXPECT_EQ(ours(), before + 2);  // ingress and egress
+  ASSERT_EQ(d.stop(), 0) << d.log();
+  EXPECT_TRUE(eventually([&] { return ours() == before; }, 5s))
+      << ours() - before << " cgroupnet programs still attached to " << root;
+}
+
 TEST(Net, RandomLossMakesRetransmits) {
   TestNet net;
   REQUIRE_NET(net);

@@ -1,6 +1,7 @@
 #include "cli/histogram_printer.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <map>
 #include <string>

@@ -57,10 +57,15 @@ void TopModel::on_event(const core::EventView& ev) {
   } else if (ev.probe == "open") {
     add(key, name, TopColumn::opens, 1);
   } else if (ev.probe == "tcp") {
-    // One record per connection, at its close: bytes both ways.
-    add(key, name, TopColumn::tcp, 1);
-    add(key, name, TopColumn::bytes,
-        static_cast<double>(field_u64(ev, "bytes_sent") + field_u64(ev, "bytes_received")));
+    // Records at connect, accept and close: a connection counts once it is
+    // open; its bytes both ways come with its close.
+    const core::Field* kind = ev.find("event");
+    if (kind && kind->s == "close") {
+      add(key, name, TopColumn::bytes,
+          static_cast<double>(field_u64(ev, "tx_bytes") + field_u64(ev, "rx_bytes")));
+    } else {
+      add(key, name, TopColumn::tcp, 1);
+    }
   } else if (ev.probe == "tcpretrans") {
     add(key, name, TopColumn::retrans, 1);
   }

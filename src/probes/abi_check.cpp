@@ -3,10 +3,17 @@
 // change in include/ksight/abi/ that moves a field breaks the build here.
 #include <cstddef>
 
+#include "ksight/abi/cgroupnet.h"
 #include "ksight/abi/common.h"
 #include "ksight/abi/exec.h"
 #include "ksight/abi/exit.h"
+#include "ksight/abi/netdrop.h"
 #include "ksight/abi/open.h"
+#include "ksight/abi/tcp.h"
+#include "ksight/abi/tcpconnlat.h"
+#include "ksight/abi/tcpreset.h"
+#include "ksight/abi/tcpretrans.h"
+#include "ksight/abi/tcprtt.h"
 
 static_assert(sizeof(ksight_event_header) == 48);
 static_assert(offsetof(ksight_event_header, probe_id) == 24);
@@ -18,3 +25,20 @@ static_assert(sizeof(ksight_exit_event) == 64);
 static_assert(offsetof(ksight_exit_event, lifetime_ns) == 56);
 static_assert(sizeof(ksight_exec_event) <= KSIGHT_MAX_EVENT_SIZE);
 static_assert(sizeof(ksight_open_event) == 48 + 8 + KSIGHT_OPEN_PATH_LEN);
+
+// Network probes.
+static_assert(sizeof(ksight_tuple) == 40);
+static_assert(offsetof(ksight_tuple, sport) == 32);
+static_assert(offsetof(ksight_tuple, family) == 36);
+static_assert(sizeof(ksight_tcp_state_key) == 16);
+static_assert(sizeof(ksight_tcp_event) == 48 + 40 + 24 + 8);
+static_assert(offsetof(ksight_tcp_event, duration_ns) == 88);
+static_assert(offsetof(ksight_tcp_event, kind) == 116);
+static_assert(sizeof(ksight_tcp_stats) == 5 * 8 + sizeof(ksight_log2_hist));
+static_assert(sizeof(ksight_tcpretrans_event) == 48 + 40 + 8);
+static_assert(sizeof(ksight_tcpreset_event) == 48 + 40 + 8);
+static_assert(offsetof(ksight_tcpreset_event, kind) == 92);
+static_assert(sizeof(ksight_netdrop_event) == 48 + 16);
+static_assert(offsetof(ksight_netdrop_event, reason) == 56);
+static_assert(sizeof(ksight_cgroupnet_stats) == 32);
+static_assert(sizeof(ksight_tcpconnlat_event) == 48 + 40 + 8);

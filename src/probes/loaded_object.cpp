@@ -1,10 +1,12 @@
 #include "probes/loaded_object.h"
 
+#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "probes/kernel_maps.h"
+#include "runtime/cgroup.h"
 
 namespace ksight::probes {
 
@@ -30,6 +32,25 @@ std::expected<std::vector<bpf_program*>, std::string> LoadedObject::prepare(
   }
   return chosen;
 }
+
+namespace {
+
+// cgroup_skb programs attach to a cgroup, not to a hook: the cgroup v2 root,
+// so they run for the sockets of every cgroup below it. The link keeps its
+// own reference to the cgroup; the directory fd is only needed to attach.
+std::expected<bpf_link*, std::string> attach_cgroup_root(bpf_program* prog) {
+  std::string root = runtime::cgroup2_mount();
+  if (root.empty()) return std::unexpected(std::string("no cgroup v2 hierarchy is mounted"));
+  bpf::Fd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return std::unexpected("opening cgroup v2 root " + root + ": " + std::strerror(errno));
+  bpf_link* link = bpf_program__attach_cgroup(prog, fd.get());
+  if (!link)
+    return std::unexpected(std::string("attaching ") + bpf_program__name(prog) + " to " + root +
+                           ": " + std::strerror(errno));
+  return link;
+}
+
+}  // namespace
 
 std::pair<uint64_t, uint64_t> LoadedObject::rate_limit_ns(const LoadRequest& req) {
   if (req.rate_limit == 0) return {0, 0};
@@ -76,12 +97,24 @@ std::expected<void, std::string> LoadedObject::attach_perf_event(bpf_program* pr
 }
 
 std::expected<void, std::string> LoadedObject::attach(const LoadRequest& req) {
-  for (bpf_program* prog : progs_) {
-    if (req.variant->method == bpf::AttachMethod::perf_event) {
+  if (method_ == bpf::AttachMethod::perf_event) {
+    for (bpf_program* prog : progs_)
       if (auto r = attach_perf_event(prog, req.sample_frequency_hz); !r) return r;
-      continue;
+    return {};
+  }
+  for (bpf_program* prog : progs_) {
+    bpf_link* link = nullptr;
+    switch (method_) {
+      case bpf::AttachMethod::cgroup_skb: {
+        auto l = attach_cgroup_root(prog);
+        if (!l) return std::unexpected(l.error());
+        link = *l;
+        break;
+      }
+      default:
+        link = bpf_program__attach(prog);
+        break;
     }
-    bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       return std::unexpected(std::string("attaching ") + bpf_program__name(prog) + ": " +
                              std::strerror(errno));

@@ -40,8 +40,13 @@ class LoadedObject {
 
  private:
   using SkelPtr = std::unique_ptr<void, void (*)(void*)>;
-  LoadedObject(SkelPtr skel, bpf_object* obj, bpf_map* drops, std::vector<bpf_program*> progs)
-      : skel_(std::move(skel)), obj_(obj), drops_(drops), progs_(std::move(progs)) {}
+  LoadedObject(SkelPtr skel, bpf_object* obj, bpf_map* drops, std::vector<bpf_program*> progs,
+               bpf::AttachMethod method)
+      : skel_(std::move(skel)),
+        obj_(obj),
+        drops_(drops),
+        progs_(std::move(progs)),
+        method_(method) {}
   static std::expected<std::vector<bpf_program*>, std::string> prepare(bpf_object* obj,
                                                                        bpf_map* events,
                                                                        const LoadRequest& req);
@@ -56,6 +61,7 @@ class LoadedObject {
   bpf_map* drops_;
   std::vector<bpf_program*> progs_;
   bool per_process_ = false;
+  bpf::AttachMethod method_;
   std::vector<bpf::Link> links_;  // declared last: detached first
 };
 
@@ -84,7 +90,8 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
   if (int err = Skel::load(raw)) {
     return std::unexpected(std::string("loading BPF object: ") + std::strerror(-err));
   }
-  LoadedObject lo(std::move(skel), raw->obj, raw->maps.ksight_drops, std::move(*progs));
+  LoadedObject lo(std::move(skel), raw->obj, raw->maps.ksight_drops, std::move(*progs),
+                  req.variant->method);
   lo.per_process_ = req.per_process;
   if (auto r = lo.attach(req); !r) return std::unexpected(r.error());
   return lo;
@@ -103,6 +110,11 @@ class ObjectProbe final : public Probe {
     if (!obj) return std::unexpected(obj.error());
     return std::unique_ptr<Probe>(new ObjectProbe(std::move(*obj), reg));
   }
+  // For a decoder that needs more than the registry (e.g. names read from the
+  // kernel's BTF before load).
+  static std::unique_ptr<Probe> adopt(LoadedObject obj, Decoder decoder) {
+    return std::unique_ptr<Probe>(new ObjectProbe(std::move(obj), std::move(decoder)));
+  }
 
   bool decode(std::span<const std::byte> rec, core::Registry::Writer& w,
               core::EventView* ev) override {
@@ -118,6 +130,8 @@ class ObjectProbe final : public Probe {
  private:
   ObjectProbe(LoadedObject obj, core::Registry& reg)
       : obj_(std::move(obj)), decoder_(make(reg, obj_)) {}
+  ObjectProbe(LoadedObject obj, Decoder decoder)
+      : obj_(std::move(obj)), decoder_(std::move(decoder)) {}
   // A decoder that prepares its maps after load takes the object too.
   static Decoder make(core::Registry& reg, LoadedObject& obj) {
     if constexpr (std::is_constructible_v<Decoder, core::Registry&, LoadedObject&>)

@@ -5,8 +5,10 @@
 
 #include "ksight/abi/common.h"
 #include "probes/biolatency.h"
+#include "probes/cgroupnet.h"
 #include "probes/exec.h"
 #include "probes/exit.h"
+#include "probes/netdrop.h"
 #include "probes/oomkill.h"
 #include "probes/open.h"
 #include "probes/probe.h"
@@ -14,6 +16,11 @@
 #include "probes/runqlat.h"
 #include "probes/signal.h"
 #include "probes/syscalls.h"
+#include "probes/tcp.h"
+#include "probes/tcpconnlat.h"
+#include "probes/tcpreset.h"
+#include "probes/tcpretrans.h"
+#include "probes/tcprtt.h"
 
 namespace ksight::probes {
 
@@ -109,7 +116,79 @@ constexpr bpf::AttachVariant kProfileVariants[] = {
 constexpr ByKey kProfileBy[] = {{"process", "comm"}, {"cgroup", "cgroup_id"}};
 constexpr std::string_view kProfileCounters[] = {"ksight_process_cpu_samples_total"};
 
-const std::array<ProbeSpec, 9> kProbes{{
+// Network probes. The socket tracepoints come in all three flavours; the
+// programs read the socket through BPF_CORE_READ in every one of them, so the
+// classic tracepoint loses nothing but speed.
+constexpr bpf::AttachVariant kTcpVariants[] = {
+    {AttachMethod::tp_btf, "sock/inet_sock_set_state", {"tcp_inet_sock_set_state_tp_btf"}},
+    {AttachMethod::raw_tp, "sock/inet_sock_set_state", {"tcp_inet_sock_set_state_raw_tp"}},
+    {AttachMethod::tracepoint, "sock/inet_sock_set_state", {"tcp_inet_sock_set_state_tracepoint"}},
+};
+constexpr std::string_view kTcpColumns[] = {
+    "event", "saddr", "sport", "daddr", "dport", "duration_ms", "tx_bytes", "rx_bytes", "srtt_us"};
+
+constexpr bpf::AttachVariant kTcpretransVariants[] = {
+    {AttachMethod::tp_btf, "tcp/tcp_retransmit_skb", {"tcpretrans_tcp_retransmit_skb_tp_btf"}},
+    {AttachMethod::raw_tp, "tcp/tcp_retransmit_skb", {"tcpretrans_tcp_retransmit_skb_raw_tp"}},
+    {AttachMethod::tracepoint,
+     "tcp/tcp_retransmit_skb",
+     {"tcpretrans_tcp_retransmit_skb_tracepoint"}},
+};
+constexpr std::string_view kTcpretransColumns[] = {"saddr", "sport", "daddr", "dport", "state"};
+
+constexpr bpf::AttachVariant kTcpresetVariants[] = {
+    {AttachMethod::tp_btf,
+     "tcp/tcp_send_reset",
+     {"tcpreset_tcp_send_reset_tp_btf", "tcpreset_tcp_receive_reset_tp_btf"}},
+    {AttachMethod::raw_tp,
+     "tcp/tcp_send_reset",
+     {"tcpreset_tcp_send_reset_raw_tp", "tcpreset_tcp_receive_reset_raw_tp"}},
+    {AttachMethod::tracepoint,
+     "tcp/tcp_send_reset",
+     {"tcpreset_tcp_send_reset_tracepoint", "tcpreset_tcp_receive_reset_tracepoint"}},
+};
+constexpr std::string_view kTcpresetColumns[] = {"direction", "saddr", "sport",
+                                                 "daddr",     "dport", "state"};
+
+// tcp:tcp_probe fires in tcp_rcv_established(), the function libbpf-tools'
+// tcprtt hooks: the tracepoint family first, since it needs neither
+// trampolines nor kprobes.
+constexpr bpf::AttachVariant kTcprttVariants[] = {
+    {AttachMethod::tp_btf, "tcp/tcp_probe", {"tcprtt_tcp_probe_tp_btf"}},
+    {AttachMethod::raw_tp, "tcp/tcp_probe", {"tcprtt_tcp_probe_raw_tp"}},
+    {AttachMethod::tracepoint, "tcp/tcp_probe", {"tcprtt_tcp_probe_tracepoint"}},
+    {AttachMethod::fentry, "tcp_rcv_established", {"tcprtt_tcp_rcv_established_fentry"}},
+    {AttachMethod::kprobe, "tcp_rcv_established", {"tcprtt_tcp_rcv_established_kprobe"}},
+};
+
+constexpr bpf::AttachVariant kNetdropVariants[] = {
+    {AttachMethod::tp_btf, "skb/kfree_skb", {"netdrop_kfree_skb_tp_btf"}},
+    {AttachMethod::raw_tp, "skb/kfree_skb", {"netdrop_kfree_skb_raw_tp"}},
+    {AttachMethod::tracepoint, "skb/kfree_skb", {"netdrop_kfree_skb_tracepoint"}},
+};
+constexpr std::string_view kNetdropColumns[] = {"reason", "protocol", "location"};
+
+constexpr std::string_view kCgroupnetTotals[] = {"ksight_cgroup_network_bytes_total",
+                                                 "ksight_cgroup_network_packets_total"};
+constexpr bpf::AttachVariant kCgroupnetVariants[] = {
+    {AttachMethod::cgroup_skb, "cgroup v2 root", {"cgroupnet_ingress", "cgroupnet_egress"}},
+};
+
+// Kernel functions only: no tracepoint marks connect() and the SYN-ACK.
+constexpr bpf::AttachVariant kTcpconnlatVariants[] = {
+    {AttachMethod::fentry,
+     "tcp_v4_connect",
+     {"tcpconnlat_tcp_v4_connect_fentry", "tcpconnlat_tcp_v6_connect_fentry",
+      "tcpconnlat_tcp_rcv_state_process_fentry"}},
+    {AttachMethod::kprobe,
+     "tcp_v4_connect",
+     {"tcpconnlat_tcp_v4_connect_kprobe", "tcpconnlat_tcp_v6_connect_kprobe",
+      "tcpconnlat_tcp_rcv_state_process_kprobe"}},
+};
+constexpr std::string_view kTcpconnlatColumns[] = {"saddr", "sport", "daddr", "dport",
+                                                   "latency_ms"};
+
+const std::array<ProbeSpec, 16> kProbes{{
     {"exec", "process execs: pid, ppid, uid, command, filename, argv", KSIGHT_PROBE_EXEC, true,
      kExecVariants, create_exec_probe, kExecColumns},
     {"exit", "process exits: exit code or signal, lifetime", KSIGHT_PROBE_EXIT, true, kExitVariants,
@@ -189,6 +268,82 @@ const std::array<ProbeSpec, 9> kProbes{{
      {},
      kProfileBy,
      kProfileCounters},
+    // Network probes: off by default until their overhead is measured on a
+    // loaded node (docs/probes-network.md has the loopback numbers).
+    {"tcp",
+     "TCP connections: opens, closes, duration, bytes, RTT, with the 4-tuple",
+     KSIGHT_PROBE_TCP,
+     false,
+     kTcpVariants,
+     create_tcp_probe,
+     kTcpColumns,
+     {},
+     {},
+     {},
+     true},
+    {"tcpretrans",
+     "TCP retransmits by cgroup and state, with the 4-tuple",
+     KSIGHT_PROBE_TCPRETRANS,
+     false,
+     kTcpretransVariants,
+     create_tcpretrans_probe,
+     kTcpretransColumns,
+     {},
+     {},
+     {},
+     true},
+    {"tcpreset",
+     "TCP resets sent and received by cgroup and state, with the 4-tuple",
+     KSIGHT_PROBE_TCPRESET,
+     false,
+     kTcpresetVariants,
+     create_tcpreset_probe,
+     kTcpresetColumns,
+     {},
+     {},
+     {},
+     true},
+    {"tcprtt",
+     "TCP smoothed RTT histogram per cgroup, aggregated in the kernel",
+     KSIGHT_PROBE_TCPRTT,
+     false,
+     kTcprttVariants,
+     create_tcprtt_probe,
+     {},
+     "ksight_tcp_rtt_seconds",
+     kByCgroup},
+    {"netdrop",
+     "packets dropped by the kernel, by drop reason (names from the kernel's BTF)",
+     KSIGHT_PROBE_NETDROP,
+     false,
+     kNetdropVariants,
+     create_netdrop_probe,
+     kNetdropColumns,
+     {},
+     {},
+     {},
+     true},
+    {"cgroupnet",
+     "bytes and packets in and out per cgroup (cgroup_skb on the cgroup v2 root)",
+     KSIGHT_PROBE_CGROUPNET,
+     false,
+     kCgroupnetVariants,
+     create_cgroupnet_probe,
+     {},
+     {},
+     kByCgroup,
+     kCgroupnetTotals},
+    {"tcpconnlat",
+     "TCP connect latency (connect() to SYN-ACK), with the 4-tuple",
+     KSIGHT_PROBE_TCPCONNLAT,
+     false,
+     kTcpconnlatVariants,
+     create_tcpconnlat_probe,
+     kTcpconnlatColumns,
+     "ksight_tcp_connect_latency_seconds",
+     {},
+     {},
+     true},
 }};
 
 size_t edit_distance(std::string_view a, std::string_view b) {

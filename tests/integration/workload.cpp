@@ -11,9 +11,9 @@
 //   ksight-work signals N          N SIGUSR1 sent to itself and handled
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>

@@ -2,6 +2,7 @@
 // fentry and kprobes, on one with only tracepoints, and on one with nothing.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <set>
 
 #include "bpf/attach.h"
@@ -88,7 +89,77 @@ TEST(ProbeTable, SuggestsClosestNames) {
   auto near = probes::closest_probes("exce");
   ASSERT_FALSE(near.empty());
   EXPECT_EQ(near.front(), "exec");
-  EXPECT_TRUE(probes::closest_probes("tcpconnectlatency").empty());
+  EXPECT_EQ(probes::closest_probes("tcpconlat").front(), "tcpconnlat");
+  EXPECT_EQ(probes::closest_probes("cgroupnt").front(), "cgroupnet");
+  EXPECT_TRUE(probes::closest_probes("qqqqqqqq").empty());
+}
+
+// The network probes' own tables, against the kernels they meet.
+std::optional<AttachMethod> chosen_method(std::string_view probe, std::set<AttachMethod> have) {
+  FakeKernel k(std::move(have));
+  auto c = choose_variant(probes::find_probe(probe)->variants, k);
+  if (!c.chosen) return std::nullopt;
+  return c.chosen->method;
+}
+
+TEST(NetworkVariants, TracepointProbesFallBackTpBtfRawTpTracepoint) {
+  for (auto probe : {"tcp", "tcpretrans", "tcpreset", "netdrop", "tcprtt"}) {
+    SCOPED_TRACE(probe);
+    EXPECT_EQ(chosen_method(probe, {AttachMethod::tp_btf, AttachMethod::raw_tp,
+                                    AttachMethod::tracepoint, AttachMethod::fentry}),
+              AttachMethod::tp_btf);
+    EXPECT_EQ(chosen_method(probe, {AttachMethod::raw_tp, AttachMethod::tracepoint}),
+              AttachMethod::raw_tp);
+    EXPECT_EQ(chosen_method(probe, {AttachMethod::tracepoint, AttachMethod::kprobe}),
+              AttachMethod::tracepoint);
+  }
+  // Only tcprtt has kernel-function variants; the others need a tracepoint.
+  for (auto probe : {"tcp", "tcpretrans", "tcpreset", "netdrop"})
+    EXPECT_EQ(chosen_method(probe, {AttachMethod::fentry, AttachMethod::kprobe}), std::nullopt)
+        << probe;
+}
+
+TEST(NetworkVariants, TcprttGoesThroughAllFiveInOrder) {
+  EXPECT_EQ(chosen_method("tcprtt", {AttachMethod::fentry, AttachMethod::kprobe}),
+            AttachMethod::fentry);
+  EXPECT_EQ(chosen_method("tcprtt", {AttachMethod::kprobe}), AttachMethod::kprobe);
+  EXPECT_EQ(chosen_method("tcprtt", {}), std::nullopt);
+  FakeKernel none({});
+  auto c = choose_variant(probes::find_probe("tcprtt")->variants, none);
+  ASSERT_EQ(c.skipped.size(), 5u);
+  EXPECT_EQ(c.skipped[0], "tp_btf tcp/tcp_probe: tp_btf missing");
+  EXPECT_EQ(c.skipped[3], "fentry tcp_rcv_established: fentry missing");
+  EXPECT_EQ(c.skipped[4], "kprobe tcp_rcv_established: kprobe missing");
+}
+
+TEST(NetworkVariants, TcpconnlatNeedsFentryOrKprobes) {
+  EXPECT_EQ(chosen_method("tcpconnlat", {AttachMethod::fentry, AttachMethod::kprobe}),
+            AttachMethod::fentry);
+  EXPECT_EQ(chosen_method("tcpconnlat", {AttachMethod::kprobe}), AttachMethod::kprobe);
+  // This machine: every tracepoint flavour, fentry refused, no kprobes.
+  FakeKernel here({AttachMethod::tp_btf, AttachMethod::raw_tp, AttachMethod::tracepoint,
+                   AttachMethod::cgroup_skb});
+  auto c = choose_variant(probes::find_probe("tcpconnlat")->variants, here);
+  EXPECT_EQ(c.chosen, nullptr);
+  EXPECT_EQ(c.reason(),
+            "fentry tcp_v4_connect: fentry missing; kprobe tcp_v4_connect: kprobe missing");
+  // Each variant hooks connect() for both families and the SYN-ACK.
+  for (const auto& v : probes::find_probe("tcpconnlat")->variants) {
+    int n = 0;
+    for (auto p : v.programs) n += !p.empty();
+    EXPECT_EQ(n, 3);
+  }
+}
+
+TEST(NetworkVariants, CgroupnetOnlyAttachesToCgroups) {
+  EXPECT_EQ(chosen_method("cgroupnet", {AttachMethod::cgroup_skb}), AttachMethod::cgroup_skb);
+  EXPECT_EQ(chosen_method("cgroupnet", {AttachMethod::tp_btf, AttachMethod::kprobe}), std::nullopt);
+}
+
+TEST(NetworkVariants, OffByDefault) {
+  for (auto probe :
+       {"tcp", "tcpretrans", "tcpreset", "tcprtt", "netdrop", "cgroupnet", "tcpconnlat"})
+    EXPECT_FALSE(probes::find_probe(probe)->default_on) << probe;
 }
 
 TEST(AttachMethod, NamesRoundTrip) {

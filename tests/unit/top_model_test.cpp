@@ -37,10 +37,14 @@ TEST(TopModel, RatesPerProcessFromEventsAndCounterDeltas) {
   }
   for (int i = 0; i < 6; ++i) model.on_event(event("exec", 7, "sh", 1));
   model.on_event(event("open", 42, "busy", 1));
-  core::EventView tcp = event("tcp", 42, "busy", 1);
-  tcp.add_u64("bytes_sent", 3072);
-  tcp.add_u64("bytes_received", 1024);
-  model.on_event(tcp);
+  core::EventView open = event("tcp", 42, "busy", 1);
+  open.add_str("event", "connect");
+  model.on_event(open);
+  core::EventView close = event("tcp", 42, "busy", 1);
+  close.add_str("event", "close");
+  close.add_u64("tx_bytes", 3072);
+  close.add_u64("rx_bytes", 1024);
+  model.on_event(close);
   auto rows = model.tick(reg.collect(2), 2, none);
   ASSERT_EQ(rows.size(), 2u);
   const TopRow& busy = rows[0].key == "42" ? rows[0] : rows[1];

@@ -29,6 +29,13 @@
 #define KSIGHT_PROBE_OOMKILL 7
 #define KSIGHT_PROBE_SIGNAL 8
 #define KSIGHT_PROBE_PROFILE 9
+#define KSIGHT_PROBE_TCP 10
+#define KSIGHT_PROBE_TCPRETRANS 11
+#define KSIGHT_PROBE_TCPRESET 12
+#define KSIGHT_PROBE_TCPRTT 13
+#define KSIGHT_PROBE_NETDROP 14
+#define KSIGHT_PROBE_CGROUPNET 15
+#define KSIGHT_PROBE_TCPCONNLAT 16
 
 /* Indexes of the per-CPU drop counter array each probe object owns. */
 #define KSIGHT_DROP_BUFFER_FULL 0 /* ring buffer reserve or perf output failed */

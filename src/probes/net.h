@@ -1,0 +1,68 @@
+#pragma once
+// What the network probes' user-space halves share: TCP state names, the
+// 4-tuple as event fields, and reading the per-CPU, per-key maps the kernel
+// aggregates into.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "core/event.h"
+#include "core/registry.h"
+#include "ksight/abi/net.h"
+
+namespace ksight::probes {
+
+// "established", "syn_sent", ... for the Linux TCP state numbers
+// (include/net/tcp_states.h); "none" for 0 (no socket), "unknown" past the end.
+std::string_view tcp_state_name(uint32_t state);
+
+// Text of a tuple's addresses; the event fields point into it, so it must
+// outlive the EventView's use (decoders keep one as a member).
+struct TupleText {
+  char saddr[INET6_ADDRSTRLEN] = {};
+  char daddr[INET6_ADDRSTRLEN] = {};
+};
+
+// Adds family, saddr, sport, daddr, dport to `ev`.
+void add_tuple(core::EventView& ev, TupleText& text, const ksight_tuple& t);
+
+// Calls f(key, per_cpu_values) for every key of a per-CPU map. Keys are read
+// into a copy before the lookup, so f may not rely on map order.
+template <class Key, class Value, class F>
+void for_each_percpu(bpf_map* m, F&& f) {
+  int cpus = libbpf_num_possible_cpus();
+  if (!m || cpus <= 0) return;
+  std::vector<Value> per_cpu(static_cast<size_t>(cpus));
+  Key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map__get_next_key(m, prev, &next, sizeof(next)) == 0) {
+    key = next;
+    prev = &key;
+    if (bpf_map__lookup_elem(m, &key, sizeof(key), per_cpu.data(), per_cpu.size() * sizeof(Value),
+                             0) != 0)
+      continue;
+    f(key, std::span<const Value>(per_cpu));
+  }
+}
+
+// Creates the zeroed entry of cgroup id 0 that the kernel side folds cgroups
+// into once a per-cgroup map is full.
+template <class Value>
+void create_cgroup_zero(bpf_map* m) {
+  int cpus = libbpf_num_possible_cpus();
+  if (!m || cpus <= 0) return;
+  std::vector<Value> zero(static_cast<size_t>(cpus));
+  uint64_t key = 0;
+  bpf_map__update_elem(m, &key, sizeof(key), zero.data(), zero.size() * sizeof(Value), BPF_NOEXIST);
+}
+
+// Sets histogram `family` (labels: cgroup_id) from a per-CPU map of
+// ksight_log2_hist keyed by cgroup id, as runqlat does.
+void refresh_cgroup_histograms(core::Registry::Writer& w, core::FamilyId family, bpf_map* m);
+
+}  // namespace ksight::probes

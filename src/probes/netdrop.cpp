@@ -1,0 +1,117 @@
+#include "probes/netdrop.h"
+
+#include <bpf/btf.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "ksight/abi/netdrop.h"
+#include "netdrop.skel.h"
+#include "probes/decode.h"
+#include "probes/loaded_object.h"
+#include "probes/net.h"
+
+namespace ksight::probes {
+
+std::string drop_reason_label(std::string_view enumerator) {
+  constexpr std::string_view kPrefix = "SKB_DROP_REASON_";
+  if (enumerator.starts_with(kPrefix)) enumerator.remove_prefix(kPrefix.size());
+  std::string out(enumerator);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::expected<std::vector<std::string>, std::string> drop_reason_labels(const struct btf* vmlinux) {
+  int id = btf__find_by_name_kind(vmlinux, "skb_drop_reason", BTF_KIND_ENUM);
+  if (id < 0)
+    return std::unexpected(
+        std::string("kernel BTF has no enum skb_drop_reason (drop reasons came with Linux 5.17)"));
+  std::vector<std::string> labels(KSIGHT_NETDROP_SLOTS);
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = "reason_" + std::to_string(i);
+  labels.back() = "other";
+  const btf_type* t = btf__type_by_id(vmlinux, static_cast<__u32>(id));
+  const struct btf_enum* e = btf_enum(t);
+  for (int i = 0; i < btf_vlen(t); ++i, ++e) {
+    auto v = static_cast<uint32_t>(e->val);
+    if (v >= KSIGHT_NETDROP_SLOTS - 1) continue;  // MAX and subsystem ids: "other"
+    labels[v] = drop_reason_label(btf__name_by_offset(vmlinux, e->name_off));
+  }
+  return labels;
+}
+
+NetdropDecoder::NetdropDecoder(core::Registry& reg, std::vector<std::string> labels)
+    : labels_(std::move(labels)) {
+  dropped_ = reg.add({.name = "ksight_packets_dropped_total",
+                      .help = "Packets the kernel dropped (skb:kfree_skb), by drop reason: the "
+                              "running kernel's enum skb_drop_reason, lower-case, without the "
+                              "SKB_DROP_REASON_ prefix. not_specified counts frees that gave no "
+                              "reason, many of them not drops at all.",
+                      .kind = core::MetricKind::counter,
+                      .label_names = {"reason"}});
+}
+
+std::string_view NetdropDecoder::label(uint32_t reason) const {
+  return labels_[std::min<size_t>(reason, labels_.size() - 1)];
+}
+
+bool NetdropDecoder::decode(std::span<const std::byte> rec, core::Registry::Writer&,
+                            core::EventView* ev) {
+  const auto* e = record_as<ksight_netdrop_event>(rec);
+  if (!e) return false;
+  if (!ev) return true;
+  fill_header(*ev, "netdrop", e->hdr);
+  ev->add_str("reason", label(e->reason));
+  std::string_view proto = e->protocol == 0x0800   ? "ipv4"
+                           : e->protocol == 0x86dd ? "ipv6"
+                           : e->protocol == 0x0806 ? "arp"
+                                                   : std::string_view();
+  if (proto.empty()) {
+    std::snprintf(protocol_, sizeof(protocol_), "0x%04x", e->protocol);
+    proto = protocol_;
+  }
+  ev->add_str("protocol", proto);
+  std::snprintf(location_, sizeof(location_), "0x%llx",
+                static_cast<unsigned long long>(e->location));
+  ev->add_str("location", location_);
+  return true;
+}
+
+void NetdropDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj) {
+  bpf_map* m = obj.map("netdrop_counts");
+  int cpus = libbpf_num_possible_cpus();
+  if (!m || cpus <= 0) return;
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  for (uint32_t slot = 0; slot < KSIGHT_NETDROP_SLOTS; ++slot) {
+    if (bpf_map__lookup_elem(m, &slot, sizeof(slot), per_cpu.data(),
+                             per_cpu.size() * sizeof(uint64_t), 0) != 0)
+      continue;
+    uint64_t n = 0;
+    for (auto v : per_cpu) n += v;
+    if (n) w.set(dropped_, {label(slot)}, static_cast<double>(n));
+  }
+}
+
+namespace {
+struct BtfFree {
+  void operator()(struct btf* b) const { btf__free(b); }
+};
+}  // namespace
+
+std::expected<std::unique_ptr<Probe>, std::string> create_netdrop_probe(const LoadRequest& req,
+                                                                        core::Registry& reg) {
+  // Names first: without them the counters would be numbers nobody can read.
+  std::unique_ptr<struct btf, BtfFree> vmlinux(btf__load_vmlinux_btf());
+  if (!vmlinux) return std::unexpected(std::string("kernel BTF: ") + std::strerror(errno));
+  auto labels = drop_reason_labels(vmlinux.get());
+  if (!labels) return std::unexpected(labels.error());
+  vmlinux.reset();
+
+  auto obj = LoadedObject::load<netdrop_bpf>(req);
+  if (!obj) return std::unexpected(obj.error());
+  return ObjectProbe<NetdropDecoder>::adopt(std::move(*obj),
+                                            NetdropDecoder(reg, std::move(*labels)));
+}
+
+}  // namespace ksight::probes

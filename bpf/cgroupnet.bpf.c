@@ -11,6 +11,7 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, KSIGHT_NET_MAX_CGROUPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the keys in use, not max x CPUs */
 	__type(key, __u64);
 	__type(value, struct ksight_cgroupnet_stats);
 } cgroupnet_stats SEC(".maps");

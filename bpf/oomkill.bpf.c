@@ -12,6 +12,7 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, KSIGHT_OOMKILL_MAX_CGROUPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the keys in use, not max x CPUs */
 	__type(key, __u64);
 	__type(value, __u64);
 } oom_kills SEC(".maps");

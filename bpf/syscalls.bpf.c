@@ -27,6 +27,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, KSIGHT_SYSCALLS_MAX_KEYS);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the keys in use, not max x CPUs */
 	__type(key, struct ksight_syscall_key);
 	__type(value, struct ksight_syscall_value);
 } syscall_stats SEC(".maps");
@@ -75,7 +76,8 @@ static __always_inline int entered(long id)
 static __always_inline int exited(long ret)
 {
 	static const struct ksight_syscall_value zero;
-	struct ksight_syscall_key key = {}, overflow = {};
+	static const struct ksight_syscall_key overflow = { .nr = KSIGHT_SYSCALL_NR_OVERFLOW };
+	struct ksight_syscall_key key = {};
 	struct ksight_syscall_value *value;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&syscall_inflight, &tid);
@@ -86,7 +88,6 @@ static __always_inline int exited(long ret)
 	delta_us = (bpf_ktime_get_ns() - c->start_ns) / 1000;
 	key.cgroup_id = bpf_get_current_cgroup_id();
 	key.nr = c->nr;
-	overflow.nr = c->nr;
 	bpf_map_delete_elem(&syscall_inflight, &tid);
 
 	value = ksight__lookup_or_init(&syscall_stats, &key, &zero, &overflow);

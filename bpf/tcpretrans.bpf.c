@@ -10,6 +10,7 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, KSIGHT_NET_MAX_CGROUPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the keys in use, not max x CPUs */
 	__type(key, struct ksight_tcp_state_key);
 	__type(value, __u64);
 } tcpretrans_counts SEC(".maps");

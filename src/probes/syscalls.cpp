@@ -37,12 +37,9 @@ SyscallsDecoder::SyscallsDecoder(core::Registry& reg, LoadedObject& obj) {
                             .kind = core::MetricKind::counter,
                             .label_names = {"pid", "comm"}});
   }
-  // Where the kernel counts calls once its map is full: cgroup 0, per syscall.
-  bpf_map* stats = obj.map("syscall_stats");
-  for (uint32_t nr = 0; nr < KSIGHT_SYSCALL_NR_MAX; ++nr) {
-    create_percpu_entry<ksight_syscall_key, ksight_syscall_value>(stats,
-                                                                  {.cgroup_id = 0, .nr = nr});
-  }
+  // Where the kernel counts calls once its map is full.
+  create_percpu_entry<ksight_syscall_key, ksight_syscall_value>(
+      obj.map("syscall_stats"), {.cgroup_id = 0, .nr = KSIGHT_SYSCALL_NR_OVERFLOW});
 }
 
 const std::string& SyscallsDecoder::name_of(uint32_t nr) {
@@ -66,12 +63,15 @@ void SyscallsDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj
           errors += v.errors;
         }
         if (h.count == 0) return;
-        if (key.nr > 4096) return;  // not a syscall number: a corrupt key
-        const std::string& name = name_of(key.nr);
+        static const std::string kOverflow = "__overflow__";
+        if (key.nr != KSIGHT_SYSCALL_NR_OVERFLOW && key.nr > 4096) return;  // not a syscall
+        const std::string& name =
+            key.nr == KSIGHT_SYSCALL_NR_OVERFLOW ? kOverflow : name_of(key.nr);
         const std::string cgroup = std::to_string(key.cgroup_id);
         std::string_view labels[] = {name, cgroup};
         w.set(calls_, labels, static_cast<double>(h.count));
         if (errors) w.set(errors_, labels, static_cast<double>(errors));
+        if (key.nr == KSIGHT_SYSCALL_NR_OVERFLOW) return;  // counted, not in the histogram
         SummedHistogram& total = by_syscall[key.nr];
         for (size_t s = 0; s < h.buckets.size(); ++s) total.buckets[s] += h.buckets[s];
         total.count += h.count;
@@ -103,6 +103,9 @@ std::expected<std::unique_ptr<Probe>, std::string> create_syscalls_probe(const L
                                                                          core::Registry& reg) {
   return ObjectProbe<SyscallsDecoder>::create<syscalls_bpf>(req, reg, [&](syscalls_bpf* skel) {
     skel->rodata->ksight_syscalls_per_process = req.per_process;
+    // The per-process map is for ksight top: a single entry otherwise, not
+    // 16384 x CPUs of kernel memory nobody reads.
+    if (!req.per_process) bpf_map__set_max_entries(skel->maps.syscall_per_process, 1);
   });
 }
 

@@ -10,7 +10,9 @@
 
 /* processes sampled between two reads; past it, samples go to the key with
  * pid 0 and cgroup id 0, which user space creates. */
-#define KSIGHT_PROFILE_MAX_KEYS 8192
+/* Preallocated (perf_event programs may not allocate): 4096 x 32 bytes per
+ * CPU, 8 MiB on a 64-CPU node. */
+#define KSIGHT_PROFILE_MAX_KEYS 4096
 
 struct ksight_profile_key {
 	__u64 cgroup_id;

@@ -8,10 +8,10 @@
 #include "ksight/abi/hist.h"
 
 /* cgroup x syscall pairs with a value of their own; past it, calls are
- * counted under cgroup id 0 (user space creates those keys up front for
- * syscall numbers below KSIGHT_SYSCALL_NR_MAX). */
+ * counted under one overflow key (cgroup id 0, syscall number
+ * KSIGHT_SYSCALL_NR_OVERFLOW), which user space creates. */
 #define KSIGHT_SYSCALLS_MAX_KEYS 8192
-#define KSIGHT_SYSCALL_NR_MAX 512
+#define KSIGHT_SYSCALL_NR_OVERFLOW 0xffffffff
 
 struct ksight_syscall_key {
 	__u64 cgroup_id;

@@ -31,10 +31,11 @@ bench: build
 	@scripts/setup --bench
 	python3 bench/run.py $(BENCH_ARGS)
 
-# What each probe costs the work it watches (root, ~3 minutes): the table in
+# What each probe costs the work it watches (root, ~5 minutes): the tables in
 # docs/probes.md.
 bench-probes: build
 	python3 bench/probe_overhead.py $(BENCH_ARGS)
+	python3 bench/net_overhead.py
 
 # What runs without root: the unit tests.
 unit-test: build

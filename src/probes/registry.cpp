@@ -269,7 +269,7 @@ const std::array<ProbeSpec, 16> kProbes{{
      kProfileBy,
      kProfileCounters},
     // Network probes: off by default until their overhead is measured on a
-    // loaded node (docs/probes-network.md has the loopback numbers).
+    // loaded node (docs/probes.md has the loopback numbers).
     {"tcp",
      "TCP connections: opens, closes, duration, bytes, RTT, with the 4-tuple",
      KSIGHT_PROBE_TCP,

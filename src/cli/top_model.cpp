@@ -120,6 +120,9 @@ std::vector<TopRow> TopModel::tick(const std::vector<core::FamilySnapshot>& snap
   for (auto& [key, a] : rows) {
     TopRow r{key, a.name, {}};
     if (!by_process) r.name = cgroup_name(std::strtoull(key.c_str(), nullptr, 10));
+    // Records with no owning task (a connection accepted on a listener older
+    // than ksight, a retransmit in softirq) carry pid 0.
+    if (by_process && key == "0" && r.name.empty()) r.name = "(no owner)";
     for (size_t c = 0; c < r.values.size(); ++c) r.values[c] = a.counts[c] / seconds;
     // Samples per second at sample_hz_ per busy CPU: percent of one CPU.
     r.values[static_cast<size_t>(TopColumn::cpu)] = a.counts[0] / seconds / sample_hz_ * 100.0;

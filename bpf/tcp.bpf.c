@@ -136,7 +136,7 @@ static __always_inline int closed(void *ctx, const struct sock *sk, int oldstate
 	__u64 key = (__u64)sk, duration_ns = 0, acked, received;
 	struct net_owner o = {}, *known;
 	struct ksight_tcp_stats *st;
-	__u32 srtt_us, slot;
+	__u32 srtt_us;
 
 	known = bpf_map_lookup_elem(&tcp_owners, &key);
 	/* Never established: a refused or timed-out connect, a request that
@@ -166,13 +166,8 @@ static __always_inline int closed(void *ctx, const struct sock *sk, int oldstate
 		st->closed += 1;
 		st->bytes_acked += acked;
 		st->bytes_received += received;
-		if (known) {
-			slot = ksight__log2_u64(duration_ns / 1000);
-			if (slot >= KSIGHT_LOG2_SLOTS)
-				slot = KSIGHT_LOG2_SLOTS - 1;
-			st->duration.slots[slot] += 1;
-			st->duration.sum += duration_ns / 1000;
-		}
+		if (known)
+			ksight__hist_record(&st->duration, duration_ns / 1000);
 	}
 	emit(ctx, sk, &o, KSIGHT_TCP_CLOSE, duration_ns, acked, received, srtt_us);
 	return 0;

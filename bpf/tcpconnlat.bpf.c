@@ -44,7 +44,6 @@ static __always_inline int state_process(void *ctx, const struct sock *sk)
 	struct ksight_log2_hist *h;
 	__u64 key = (__u64)sk, delta_ns, cgroup_id;
 	struct net_owner *o;
-	__u32 slot;
 
 	if (net__sock_state(sk) != TCP_SYN_SENT)
 		return 0;
@@ -54,13 +53,8 @@ static __always_inline int state_process(void *ctx, const struct sock *sk)
 	delta_ns = bpf_ktime_get_ns() - o->start_ns;
 	cgroup_id = o->cgroup_id;
 	h = net__cgroup_slot(&tcpconnlat_hist, &cgroup_id, &zero);
-	if (h) {
-		slot = ksight__log2_u64(delta_ns / 1000);
-		if (slot >= KSIGHT_LOG2_SLOTS)
-			slot = KSIGHT_LOG2_SLOTS - 1;
-		h->slots[slot] += 1;
-		h->sum += delta_ns / 1000;
-	}
+	if (h)
+		ksight__hist_record(h, delta_ns / 1000);
 	ev = ksight__reserve(sizeof(*ev));
 	if (ev) {
 		net__fill_header(&ev->hdr, KSIGHT_PROBE_TCPCONNLAT, sizeof(*ev), o->cgroup_id,

@@ -22,18 +22,12 @@ static __always_inline int record(__u64 cgroup_id, __u32 srtt_us)
 {
 	static const struct ksight_log2_hist zero;
 	struct ksight_log2_hist *h;
-	__u32 slot;
 
 	if (!net__owner_wanted(0, NULL, cgroup_id))
 		return 0;
 	h = net__cgroup_slot(&tcprtt_hist, &cgroup_id, &zero);
-	if (!h)
-		return 0;
-	slot = ksight__log2_u32(srtt_us);
-	if (slot >= KSIGHT_LOG2_SLOTS)
-		slot = KSIGHT_LOG2_SLOTS - 1;
-	h->slots[slot] += 1; /* per-CPU value: no atomics needed */
-	h->sum += srtt_us;
+	if (h)
+		ksight__hist_record(h, srtt_us);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include <bpf/bpf_endian.h>
 
+#include "bits.bpf.h"
 #include "ksight/abi/net.h"
 
 /* A socket's owner, recorded where it is known (connect() and listen() run in
@@ -111,16 +112,9 @@ static __always_inline void net__fill_header(struct ksight_event_header *hdr, __
  * the map is full, the slot of cgroup 0 (which user space creates at start). */
 static __always_inline void *net__cgroup_slot(void *map, __u64 *key, const void *zero)
 {
-	void *v = bpf_map_lookup_elem(map, key);
+	static const __u64 overflow_cgroup = 0;
 
-	if (v)
-		return v;
-	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(map, key);
-	if (v)
-		return v;
-	*key = 0;
-	return bpf_map_lookup_elem(map, key);
+	return ksight__lookup_or_init(map, key, zero, &overflow_cgroup);
 }
 
 #endif

@@ -52,6 +52,21 @@ void for_each_percpu(bpf_map* map, Fn&& fn, bool erase = false) {
   }
 }
 
+// The slots 0..entries-1 of a per-CPU array of u64 counters, each summed
+// over CPUs (0 for a slot that cannot be read).
+inline std::vector<uint64_t> sum_percpu_array(bpf_map* map, uint32_t entries) {
+  std::vector<uint64_t> out(entries, 0);
+  if (!map) return out;
+  std::vector<uint64_t> per_cpu(possible_cpus());
+  for (uint32_t slot = 0; slot < entries; ++slot) {
+    if (bpf_map__lookup_elem(map, &slot, sizeof(slot), per_cpu.data(),
+                             per_cpu.size() * sizeof(uint64_t), 0) != 0)
+      continue;
+    for (auto v : per_cpu) out[slot] += v;
+  }
+  return out;
+}
+
 // Creates `key` with zeroed per-CPU values unless it exists: the fallback
 // entry a BPF program folds into when its map is full.
 template <class Key, class Value>

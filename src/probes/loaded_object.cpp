@@ -129,17 +129,7 @@ bpf_map* LoadedObject::map(const char* name) const {
 }
 
 std::vector<uint64_t> LoadedObject::drops() const {
-  std::vector<uint64_t> out(KSIGHT_DROP_REASONS, 0);
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return out;
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
-  for (uint32_t reason = 0; reason < KSIGHT_DROP_REASONS; ++reason) {
-    if (bpf_map__lookup_elem(drops_, &reason, sizeof(reason), per_cpu.data(),
-                             per_cpu.size() * sizeof(uint64_t), 0) == 0) {
-      for (auto v : per_cpu) out[reason] += v;
-    }
-  }
-  return out;
+  return sum_percpu_array(drops_, KSIGHT_DROP_REASONS);
 }
 
 std::vector<ProgramStats> LoadedObject::program_stats() const {

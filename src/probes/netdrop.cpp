@@ -10,6 +10,7 @@
 #include "ksight/abi/netdrop.h"
 #include "netdrop.skel.h"
 #include "probes/decode.h"
+#include "probes/kernel_maps.h"
 #include "probes/loaded_object.h"
 #include "probes/net.h"
 
@@ -79,18 +80,9 @@ bool NetdropDecoder::decode(std::span<const std::byte> rec, core::Registry::Writ
 }
 
 void NetdropDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj) {
-  bpf_map* m = obj.map("netdrop_counts");
-  int cpus = libbpf_num_possible_cpus();
-  if (!m || cpus <= 0) return;
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
-  for (uint32_t slot = 0; slot < KSIGHT_NETDROP_SLOTS; ++slot) {
-    if (bpf_map__lookup_elem(m, &slot, sizeof(slot), per_cpu.data(),
-                             per_cpu.size() * sizeof(uint64_t), 0) != 0)
-      continue;
-    uint64_t n = 0;
-    for (auto v : per_cpu) n += v;
-    if (n) w.set(dropped_, {label(slot)}, static_cast<double>(n));
-  }
+  auto counts = sum_percpu_array(obj.map("netdrop_counts"), KSIGHT_NETDROP_SLOTS);
+  for (uint32_t slot = 0; slot < counts.size(); ++slot)
+    if (counts[slot]) w.set(dropped_, {label(slot)}, static_cast<double>(counts[slot]));
 }
 
 namespace {

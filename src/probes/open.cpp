@@ -37,14 +37,9 @@ bool OpenDecoder::decode(std::span<const std::byte> rec, core::Registry::Writer&
 }
 
 void OpenDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj) {
-  bpf_map* results = obj.map("open_results");
-  std::vector<uint64_t> per_cpu(possible_cpus());
-  for (uint32_t slot = 0; results && slot < KSIGHT_OPEN_RESULTS; ++slot) {
-    if (bpf_map__lookup_elem(results, &slot, sizeof(slot), per_cpu.data(),
-                             per_cpu.size() * sizeof(uint64_t), 0) != 0)
-      continue;
-    uint64_t total = 0;
-    for (auto v : per_cpu) total += v;
+  auto counts = sum_percpu_array(obj.map("open_results"), KSIGHT_OPEN_RESULTS);
+  for (uint32_t slot = 0; slot < counts.size(); ++slot) {
+    const uint64_t total = counts[slot];
     if (total == 0) continue;
     std::string_view result =
         slot == 0 ? std::string_view("ok") : errno_name(static_cast<int>(slot));

@@ -55,16 +55,10 @@ bool SignalDecoder::decode(std::span<const std::byte> rec, core::Registry::Write
 }
 
 void SignalDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj) {
-  bpf_map* counts = obj.map("signal_counts");
-  std::vector<uint64_t> per_cpu(possible_cpus());
-  for (uint32_t sig = 1; counts && sig < KSIGHT_SIGNAL_MAX; ++sig) {
-    if (bpf_map__lookup_elem(counts, &sig, sizeof(sig), per_cpu.data(),
-                             per_cpu.size() * sizeof(uint64_t), 0) != 0)
-      continue;
-    uint64_t total = 0;
-    for (auto v : per_cpu) total += v;
-    if (total) w.set(signals_, {signal_name(static_cast<int>(sig))}, static_cast<double>(total));
-  }
+  auto counts = sum_percpu_array(obj.map("signal_counts"), KSIGHT_SIGNAL_MAX);
+  for (uint32_t sig = 1; sig < counts.size(); ++sig)
+    if (counts[sig])
+      w.set(signals_, {signal_name(static_cast<int>(sig))}, static_cast<double>(counts[sig]));
 }
 
 std::expected<std::unique_ptr<Probe>, std::string> create_signal_probe(const LoadRequest& req,

@@ -70,13 +70,17 @@ int main(int argc, char** argv) {
   trace_cmd->add_option("--cgroup", trace.cgroup,
                         "only processes in this cgroup v2 (path under the cgroup2 mount)");
   trace_cmd->add_flag("--failed", trace.failed, "only failures: non-zero exits, failed opens");
-  trace_cmd->add_option("-n,--count", trace.count, "stop after printing this many events");
+  // CLI11 wraps "-3" into a 64-bit unsigned: negative counts are refused here.
+  trace_cmd->add_option("-n,--count", trace.count, "stop after printing this many events")
+      ->check(CLI::NonNegativeNumber);
   trace_cmd->add_option("--by", trace.by,
                         "break histograms and counters down by cgroup, process, disk or syscall "
                         "(where the probe has that key)");
-  trace_cmd->add_option("--rate-limit", trace.rate_limit,
-                        "at most this many records per second per probe (open, signal, "
-                        "oomkill), dropped and counted in the kernel past it; 0: no limit");
+  trace_cmd
+      ->add_option("--rate-limit", trace.rate_limit,
+                   "at most this many records per second per probe (open, signal, "
+                   "oomkill), dropped and counted in the kernel past it; 0: no limit")
+      ->check(CLI::NonNegativeNumber);
   trace_cmd
       ->add_option("--frequency", trace.frequency_hz,
                    "profile: cpu-clock samples per second per CPU (default 99)")
@@ -120,8 +124,10 @@ int main(int argc, char** argv) {
                       "sort column: cpu, execs, syscalls, opens, tcp, bytes, retrans");
   top_cmd->add_option("-i,--interval", top.interval, "refresh every interval (default 2s)");
   top_cmd->add_option("-d,--duration", top.duration, "stop after this long");
-  top_cmd->add_option("-n,--iterations", top.iterations, "stop after this many refreshes");
-  top_cmd->add_option("--rows", top.rows, "rows per table when stdout is not a terminal");
+  top_cmd->add_option("-n,--iterations", top.iterations, "stop after this many refreshes")
+      ->check(CLI::NonNegativeNumber);
+  top_cmd->add_option("--rows", top.rows, "rows per table when stdout is not a terminal")
+      ->check(CLI::PositiveNumber);
   top_cmd
       ->add_option("--disable-feature", top.disable_features,
                    "treat a kernel feature as missing, to force a fallback")

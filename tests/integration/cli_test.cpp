@@ -41,6 +41,31 @@ TEST(Cli, BadFlagIsAUsageError) {
   EXPECT_EQ(none.code, 2);
 }
 
+TEST(Cli, BadTraceAndTopValuesAreUsageErrors) {
+  // Each is one line on stderr and exit 2, before anything is loaded.
+  const std::vector<std::vector<std::string>> bad = {
+      {"trace", "exec", "--by", "disk"},         // exec has no keys
+      {"trace", "runqlat", "--by", "syscall"},   // runqlat has cgroup only
+      {"trace", "open", "--rate-limit", "-5"},   // would wrap to 2^64 - 5
+      {"trace", "exec", "--count", "-3"},        //
+      {"trace", "profile", "--frequency", "0"},  //
+      {"top", "--sort", "nope"},                 //
+      {"top", "--by", "pod"},                    //
+      {"top", "-i", "10ms"},                     // faster than a refresh can be
+      {"top", "--rows", "0"},                    //
+  };
+  for (const auto& args : bad) {
+    std::vector<std::string> argv{ksight_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run(argv, std::chrono::seconds(5));
+    std::string line;
+    for (const auto& a : args) line += a + " ";
+    EXPECT_EQ(r.code, 2) << line << r.err;
+    EXPECT_EQ(lines_in(r.err), 1) << line << r.err;
+    EXPECT_EQ(r.out, "") << line;
+  }
+}
+
 TEST(Cli, UnknownProbeSuggestsTheClosest) {
   auto r = run({ksight_binary(), "trace", "exce"});
   EXPECT_EQ(r.code, 2);

@@ -14,7 +14,6 @@ Needs root and the build in ../build (ksight, tests/ksight-work).
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,13 +26,8 @@ BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
 KSIGHT = os.path.join(BUILD, "ksight")
 WORK = os.path.join(BUILD, "tests", "ksight-work")
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import free_port  # noqa: E402  (one copy, in the main benchmark)
 
 
 def scrape(port):

@@ -185,6 +185,16 @@ def bench_overhead(runs):
 
 # --- 3. side by side with the peer tools -------------------------------------
 
+def take_output(out, err):
+    """The text of a tool's stdout and stderr capture files, which it removes."""
+    texts = []
+    for f in (out, err):
+        with open(f.name, "rb") as g:
+            texts.append(g.read().decode(errors="replace"))
+        os.unlink(f.name)
+    return texts
+
+
 def run_tool(argv, workload, marker_bin, pattern):
     """Starts a tracer, measures time to its first event (a marker exec, repeated
     until it shows), runs the workload, stops the tracer with SIGINT, and returns
@@ -206,12 +216,7 @@ def run_tool(argv, workload, marker_bin, pattern):
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _, status, usage = os.wait4(proc.pid, 0)
-    with open(out.name, "rb") as f:
-        text = f.read().decode(errors="replace")
-    with open(err.name, "rb") as f:
-        errtext = f.read().decode(errors="replace")
-    os.unlink(out.name)
-    os.unlink(err.name)
+    text, errtext = take_output(out, err)
     # The generator's own exec line names the workload too: not an event of it.
     seen = sum(1 for line in text.splitlines() if pattern in line and "ksight_loadgen exec" not in line)
     lost = 0
@@ -277,20 +282,12 @@ def run_histogram_tool(argv, ready_text, workload):
         # Debian 12's headers, for one): say why instead of a number.
         proc.kill()
         proc.wait()
-        with open(err.name, "rb") as f:
-            why = [l for l in f.read().decode(errors="replace").splitlines() if "rror" in l]
-        os.unlink(out.name)
-        os.unlink(err.name)
+        why = [l for l in take_output(out, err)[1].splitlines() if "rror" in l]
         return {"failed": why[-1][:120] if why else "did not start"}
     workload()
     proc.send_signal(signal.SIGINT)
     _, status, usage = os.wait4(proc.pid, 0)
-    with open(out.name, "rb") as f:
-        text = f.read().decode(errors="replace")
-    with open(err.name, "rb") as f:
-        errtext = f.read().decode(errors="replace")
-    os.unlink(out.name)
-    os.unlink(err.name)
+    text, errtext = take_output(out, err)
     samples = 0
     # runqlat and ksight: "  lo -> hi : count |***|"; bpftrace: "[lo, hi)  count |@@|"
     for m in re.finditer(r"^\s*\d+ -> \S+\s*: (\d+)\s*\|", text, re.M):

@@ -36,10 +36,16 @@ static __always_inline __u32 ksight__log2_u64(__u64 v)
  * per-CPU map values, which need no atomics. */
 static __always_inline void ksight__hist_record(struct ksight_log2_hist *hist, __u64 value)
 {
-	__u32 slot = ksight__log2_u64(value);
+	__u64 slot = ksight__log2_u64(value);
 
-	if (slot >= KSIGHT_LOG2_SLOTS)
-		slot = KSIGHT_LOG2_SLOTS - 1;
+	/* The clamp is done in the register that then indexes: with a C `if`,
+	 * clang compares one copy of the slot and indexes with another, and
+	 * the verifiers of 5.10 and 6.1 lose the bound between the two ("R2
+	 * unbounded memory access"). */
+	asm volatile("if %[slot] <= %[last] goto +1\n\t"
+		     "%[slot] = %[last]"
+		     : [slot] "+r"(slot)
+		     : [last] "i"(KSIGHT_LOG2_SLOTS - 1));
 	hist->slots[slot] += 1;
 	hist->sum += value;
 }

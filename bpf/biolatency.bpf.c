@@ -21,7 +21,8 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, KSIGHT_BIO_MAX_KEYS);
-	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the keys in use, not max x CPUs */
+	/* Preallocated, as tracing programs need (see ksight.bpf.h); user space
+	 * sizes it from the possible CPUs. */
 	__type(key, struct ksight_bio_key);
 	__type(value, struct ksight_bio_value);
 } bio_latency SEC(".maps");

@@ -19,7 +19,8 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, KSIGHT_RUNQLAT_MAX_CGROUPS);
-	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the keys in use, not max x CPUs */
+	/* Preallocated, as tracing programs need (see ksight.bpf.h); user space
+	 * sizes it from the possible CPUs. */
 	__type(key, __u64);
 	__type(value, struct ksight_log2_hist);
 } runq_hist SEC(".maps");

@@ -13,6 +13,14 @@
 
 #include "ksight/abi/common.h"
 
+/* Maps of tracing programs are preallocated (no BPF_F_NO_PREALLOC): from a
+ * tracepoint or kprobe, run-time allocation is refused on PREEMPT_RT kernels
+ * and, on 5.7 to 6.0, loads with a kernel WARNING (a panic under
+ * panic_on_warn), since commit 94dacdbd5d2d "bpf: Tighten the requirements
+ * for preallocated hash maps". Per-CPU hashes then cost max_entries x value x
+ * possible CPUs, so user space lowers max_entries on large machines
+ * (src/probes/loaded_object.cpp, docs/probes.md). */
+
 /* Fixed for the life of the object: user space sets them before load, so the
  * verifier sees constants and prunes the branch not taken (a perf-buffer
  * kernel never sees a ring buffer helper call). */

@@ -10,8 +10,35 @@
 
 namespace ksight::probes {
 
+namespace {
+
+// Per-CPU hash maps of tracing programs are preallocated (bpf/include/
+// ksight.bpf.h says why), so each costs max_entries x value size x possible
+// CPUs of kernel memory, charged to the agent's memory cgroup. Past this
+// budget per map, fewer keys: the declared size up to ~16 CPUs for the
+// largest values (docs/probes.md has the table).
+constexpr size_t kPercpuHashBudgetBytes = size_t{16} << 20;
+constexpr uint32_t kMinPercpuHashEntries = 256;
+
+void size_percpu_hashes(bpf_object* obj) {
+  const size_t cpus = possible_cpus();
+  bpf_map* map = nullptr;
+  bpf_object__for_each_map(map, obj) {
+    if (bpf_map__type(map) != BPF_MAP_TYPE_PERCPU_HASH) continue;
+    // cgroup_skb programs are not tracing programs: their maps may allocate.
+    if (bpf_map__map_flags(map) & BPF_F_NO_PREALLOC) continue;
+    const size_t per_key = (bpf_map__value_size(map) + 7) / 8 * 8 * cpus;
+    const auto fit = static_cast<uint32_t>(
+        std::max<size_t>(kMinPercpuHashEntries, kPercpuHashBudgetBytes / per_key));
+    if (fit < bpf_map__max_entries(map)) bpf_map__set_max_entries(map, fit);
+  }
+}
+
+}  // namespace
+
 std::expected<std::vector<bpf_program*>, std::string> LoadedObject::prepare(
     bpf_object* obj, bpf_map* events, const LoadRequest& req) {
+  size_percpu_hashes(obj);
   std::vector<bpf_program*> chosen;
   bpf_program* prog = nullptr;
   // Only the chosen variant's programs are loaded: the others may name hooks

@@ -11,7 +11,8 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, KSIGHT_NET_MAX_CGROUPS);
-	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the keys in use, not max x CPUs */
+	/* Preallocated, as tracing programs need (see ksight.bpf.h); user space
+	 * sizes it from the possible CPUs. */
 	__type(key, struct ksight_tcp_state_key);
 	__type(value, __u64);
 } tcpreset_counts SEC(".maps");
@@ -114,10 +115,11 @@ int BPF_PROG(tcpreset_tcp_receive_reset_raw_tp, const struct sock *sk)
 }
 
 SEC("tracepoint/tcp/tcp_send_reset")
-int tcpreset_tcp_send_reset_tracepoint(struct trace_event_raw_tcp_send_reset *ctx)
+int tcpreset_tcp_send_reset_tracepoint(void *ctx)
 {
-	return handle_reset(ctx, (const struct sock *)ctx->skaddr,
-			    (const struct sk_buff *)ctx->skbaddr, KSIGHT_TCPRESET_SENT);
+	return handle_reset(ctx, net__tp_sk_skb_field(ctx, trace_event_raw_tcp_send_reset, skaddr),
+			    net__tp_sk_skb_field(ctx, trace_event_raw_tcp_send_reset, skbaddr),
+			    KSIGHT_TCPRESET_SENT);
 }
 
 SEC("tracepoint/tcp/tcp_receive_reset")

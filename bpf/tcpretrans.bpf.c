@@ -10,7 +10,8 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, KSIGHT_NET_MAX_CGROUPS);
-	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the keys in use, not max x CPUs */
+	/* Preallocated, as tracing programs need (see ksight.bpf.h); user space
+	 * sizes it from the possible CPUs. */
 	__type(key, struct ksight_tcp_state_key);
 	__type(value, __u64);
 } tcpretrans_counts SEC(".maps");
@@ -64,7 +65,8 @@ int BPF_PROG(tcpretrans_tcp_retransmit_skb_raw_tp, const struct sock *sk)
 }
 
 SEC("tracepoint/tcp/tcp_retransmit_skb")
-int tcpretrans_tcp_retransmit_skb_tracepoint(struct trace_event_raw_tcp_retransmit_skb *ctx)
+int tcpretrans_tcp_retransmit_skb_tracepoint(void *ctx)
 {
-	return handle_retransmit(ctx, (const struct sock *)ctx->skaddr);
+	return handle_retransmit(
+		ctx, net__tp_sk_skb_field(ctx, trace_event_raw_tcp_retransmit_skb, skaddr));
 }

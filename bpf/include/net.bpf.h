@@ -41,6 +41,27 @@ static __always_inline void net__owner_from_current(struct net_owner *o)
  * task's. sock_cgroup_data lost its v1/v2 union and became a plain cgroup
  * pointer in 5.15 (commit 8520e224f547, "bpf, cgroups: Fix cgroup v2 fallback
  * on v1/v2 mixed mode"); older kernels report 0. */
+/* Before 5.15, sk_cgrp_data was a union: the cgroup v2 pointer in `val`,
+ * unless its low bits say the word holds net_cls/net_prio data instead, in
+ * which case the kernel itself takes the socket to be in the root cgroup
+ * (sock_cgroup_ptr() of those kernels). */
+struct sock_cgroup_data___pre515 {
+	__u64 val;
+} __attribute__((preserve_access_index));
+
+struct sock___pre515 {
+	struct sock_cgroup_data___pre515 sk_cgrp_data;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 sock_cgroup_id_pre515(const struct sock *sk)
+{
+	__u64 val = BPF_CORE_READ((struct sock___pre515 *)sk, sk_cgrp_data.val);
+
+	if (val & 3)
+		return 1; /* the root cgroup's id */
+	return BPF_CORE_READ((struct cgroup *)val, kn, id);
+}
+
 static __always_inline __u64 net__sock_cgroup_id(const struct sock *sk)
 {
 	__u8 state;
@@ -54,7 +75,7 @@ static __always_inline __u64 net__sock_cgroup_id(const struct sock *sk)
 		return 0;
 	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
 		return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
-	return 0;
+	return sock_cgroup_id_pre515(sk);
 }
 
 static __always_inline void net__sock_tuple(const struct sock *sk, struct ksight_tuple *t)
@@ -116,5 +137,30 @@ static __always_inline void *net__cgroup_slot(void *map, __u64 *key, const void 
 
 	return ksight__lookup_or_init(map, key, zero, &overflow_cgroup);
 }
+
+/* tcp_send_reset became an event of its own (with the reset's reason) in
+ * 6.10, and tcp_retransmit_skb after 6.12 (6.18 has it). Before, each was an
+ * event of the class tcp_event_sk_skb, whose context starts with the same two
+ * pointers. Classic-tracepoint programs read them through whichever struct
+ * the running kernel has. */
+struct trace_event_raw_tcp_event_sk_skb___pre {
+	struct trace_entry ent;
+	const void *skbaddr;
+	const void *skaddr;
+} __attribute__((preserve_access_index));
+
+/* Read with bpf_core_read rather than loaded from ctx: clang merges the two
+ * branches into one load at a computed offset, and the verifier refuses a
+ * load through a moved ctx pointer. */
+#define net__tp_sk_skb_field(ctx, own_struct, field)                                      \
+	({                                                                                \
+		const void *v__ = NULL;                                                   \
+		if (bpf_core_type_exists(struct own_struct))                              \
+			bpf_core_read(&v__, sizeof(v__), &((struct own_struct *)(ctx))->field); \
+		else                                                                      \
+			bpf_core_read(&v__, sizeof(v__),                                  \
+				      &((struct trace_event_raw_tcp_event_sk_skb___pre *)(ctx))->field); \
+		v__;                                                                      \
+	})
 
 #endif

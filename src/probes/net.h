@@ -14,6 +14,7 @@
 #include "core/event.h"
 #include "core/registry.h"
 #include "ksight/abi/net.h"
+#include "probes/kernel_maps.h"
 
 namespace ksight::probes {
 
@@ -30,25 +31,6 @@ struct TupleText {
 
 // Adds family, saddr, sport, daddr, dport to `ev`.
 void add_tuple(core::EventView& ev, TupleText& text, const ksight_tuple& t);
-
-// Calls f(key, per_cpu_values) for every key of a per-CPU map. Keys are read
-// into a copy before the lookup, so f may not rely on map order.
-template <class Key, class Value, class F>
-void for_each_percpu(bpf_map* m, F&& f) {
-  int cpus = libbpf_num_possible_cpus();
-  if (!m || cpus <= 0) return;
-  std::vector<Value> per_cpu(static_cast<size_t>(cpus));
-  Key key{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map__get_next_key(m, prev, &next, sizeof(next)) == 0) {
-    key = next;
-    prev = &key;
-    if (bpf_map__lookup_elem(m, &key, sizeof(key), per_cpu.data(), per_cpu.size() * sizeof(Value),
-                             0) != 0)
-      continue;
-    f(key, std::span<const Value>(per_cpu));
-  }
-}
 
 // Creates the zeroed entry of cgroup id 0 that the kernel side folds cgroups
 // into once a per-cgroup map is full.

@@ -1,6 +1,7 @@
 #include "probes/netdrop.h"
 
 #include <bpf/btf.h>
+#include <spdlog/spdlog.h>
 
 #include <cctype>
 #include <cerrno>
@@ -54,7 +55,18 @@ NetdropDecoder::NetdropDecoder(core::Registry& reg, std::vector<std::string> lab
 }
 
 std::string_view NetdropDecoder::label(uint32_t reason) const {
+  if (labels_.empty() || reason == KSIGHT_NETDROP_NO_REASON) return "unknown";
   return labels_[std::min<size_t>(reason, labels_.size() - 1)];
+}
+
+std::string NetdropDecoder::location_label(uint64_t addr) {
+  if (!symbols_) symbols_ = KernelSymbols::load();
+  if (addr == 0) return "location:other";  // past KSIGHT_NETDROP_MAX_LOCATIONS
+  std::string_view fn = symbols_->function_of(addr);
+  if (!fn.empty()) return "location:" + std::string(fn);
+  char hex[32];
+  std::snprintf(hex, sizeof(hex), "location:0x%llx", static_cast<unsigned long long>(addr));
+  return hex;
 }
 
 bool NetdropDecoder::decode(std::span<const std::byte> rec, core::Registry::Writer&,
@@ -73,13 +85,28 @@ bool NetdropDecoder::decode(std::span<const std::byte> rec, core::Registry::Writ
     proto = protocol_;
   }
   ev->add_str("protocol", proto);
-  std::snprintf(location_, sizeof(location_), "0x%llx",
-                static_cast<unsigned long long>(e->location));
-  ev->add_str("location", location_);
+  if (labels_.empty()) {
+    // Without reasons the location is all there is: name it.
+    location_name_ = location_label(e->location).substr(std::strlen("location:"));
+    ev->add_str("location", location_name_);
+  } else {
+    std::snprintf(location_, sizeof(location_), "0x%llx",
+                  static_cast<unsigned long long>(e->location));
+    ev->add_str("location", location_);
+  }
   return true;
 }
 
 void NetdropDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj) {
+  if (labels_.empty()) {
+    for_each_percpu<uint64_t, uint64_t>(
+        obj.map("netdrop_locations"), [&](uint64_t addr, std::span<const uint64_t> per_cpu) {
+          uint64_t n = 0;
+          for (auto v : per_cpu) n += v;
+          if (n) w.set(dropped_, {location_label(addr)}, static_cast<double>(n));
+        });
+    return;
+  }
   auto counts = sum_percpu_array(obj.map("netdrop_counts"), KSIGHT_NETDROP_SLOTS);
   for (uint32_t slot = 0; slot < counts.size(); ++slot)
     if (counts[slot]) w.set(dropped_, {label(slot)}, static_cast<double>(counts[slot]));
@@ -97,11 +124,17 @@ std::expected<std::unique_ptr<Probe>, std::string> create_netdrop_probe(const Lo
   std::unique_ptr<struct btf, BtfFree> vmlinux(btf__load_vmlinux_btf());
   if (!vmlinux) return std::unexpected(std::string("kernel BTF: ") + std::strerror(errno));
   auto labels = drop_reason_labels(vmlinux.get());
-  if (!labels) return std::unexpected(labels.error());
   vmlinux.reset();
+  if (!labels) {
+    // Before 5.17: counted by the function that freed the packet instead.
+    spdlog::info("netdrop: {}; counting drops by kernel location instead", labels.error());
+    labels = std::vector<std::string>{};
+  }
 
   auto obj = LoadedObject::load<netdrop_bpf>(req);
   if (!obj) return std::unexpected(obj.error());
+  // Where locations are counted, address 0 takes those past the map's size.
+  create_percpu_entry<uint64_t, uint64_t>(obj->map("netdrop_locations"), uint64_t{0});
   return ObjectProbe<NetdropDecoder>::adopt(std::move(*obj),
                                             NetdropDecoder(reg, std::move(*labels)));
 }

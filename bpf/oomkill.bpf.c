@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* oomkill: one record per OOM kill, from oom:mark_victim. The classic
  * tracepoint is the source: it carries the victim's memory figures (kernels
- * >= 6.0; older ones give only the pid, and CO-RE leaves the rest 0). OOM
- * kills are rare, so the cost of the hook does not matter. */
+ * >= 6.0). Older ones give only the pid: where the victim is the task that
+ * ran out of memory (the usual case in a memory cgroup), its command and
+ * figures are read from the task itself; otherwise they stay empty. OOM kills
+ * are rare, so the cost of the hook does not matter. */
 #include "ksight.bpf.h"
 #include "bits.bpf.h"
 #include "ksight/abi/oomkill.h"
@@ -12,7 +14,8 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, KSIGHT_OOMKILL_MAX_CGROUPS);
-	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the keys in use, not max x CPUs */
+	/* Preallocated, as tracing programs need (see ksight.bpf.h); user space
+	 * sizes it from the possible CPUs. */
 	__type(key, __u64);
 	__type(value, __u64);
 } oom_kills SEC(".maps");
@@ -22,6 +25,38 @@ struct trace_event_raw_mark_victim___pre60 {
 	struct trace_entry ent;
 	int pid;
 } __attribute__((preserve_access_index));
+
+/* KiB per page, set by user space (4 on x86). */
+const volatile __u32 oomkill_page_kb = 4;
+
+/* mm counters before 6.2 (atomic, not per-CPU), indexed by MM_FILEPAGES (0),
+ * MM_ANONPAGES (1), MM_SWAPENTS (2), MM_SHMEMPAGES (3). */
+struct mm_rss_stat___pre62 {
+	atomic_long_t count[4];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___pre62 {
+	struct mm_rss_stat___pre62 rss_stat;
+	unsigned long total_vm;
+} __attribute__((preserve_access_index));
+
+/* The figures the 6.0 tracepoint gives, read from the victim when it is the
+ * current task (see the top of the file). */
+static __always_inline void victim_from_current(struct ksight_oomkill_event *ev)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct mm_struct___pre62 *mm = (struct mm_struct___pre62 *)BPF_CORE_READ(task, mm);
+
+	bpf_get_current_comm(ev->victim_comm, sizeof(ev->victim_comm));
+	ev->victim_uid = (__u32)bpf_get_current_uid_gid();
+	ev->oom_score_adj = BPF_CORE_READ(task, signal, oom_score_adj);
+	if (!mm || !bpf_core_field_exists(mm->rss_stat.count))
+		return;
+	ev->total_vm_kb = BPF_CORE_READ(mm, total_vm) * oomkill_page_kb;
+	ev->file_rss_kb = BPF_CORE_READ(mm, rss_stat.count[0].counter) * oomkill_page_kb;
+	ev->anon_rss_kb = BPF_CORE_READ(mm, rss_stat.count[1].counter) * oomkill_page_kb;
+	ev->shmem_rss_kb = BPF_CORE_READ(mm, rss_stat.count[3].counter) * oomkill_page_kb;
+}
 
 SEC("tracepoint/oom/mark_victim")
 int oomkill_mark_victim_tracepoint(struct trace_event_raw_mark_victim *ctx)
@@ -54,6 +89,8 @@ int oomkill_mark_victim_tracepoint(struct trace_event_raw_mark_victim *ctx)
 		ev->pgtables_kb = BPF_CORE_READ(ctx, pgtables);
 		ev->victim_uid = BPF_CORE_READ(ctx, uid);
 		ev->oom_score_adj = BPF_CORE_READ(ctx, oom_score_adj);
+	} else if (ev->victim_pid == (__u32)pid_tgid) {
+		victim_from_current(ev);
 	}
 	if (bpf_core_field_exists(ctx->__data_loc_comm)) {
 		__u32 loc = BPF_CORE_READ(ctx, __data_loc_comm);

@@ -2,6 +2,8 @@
 // and one event per kill with the victim and its memory at the time.
 #include "probes/oomkill.h"
 
+#include <unistd.h>
+
 #include <string>
 
 #include "ksight/abi/oomkill.h"
@@ -54,7 +56,9 @@ void OomkillDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj)
 
 std::expected<std::unique_ptr<Probe>, std::string> create_oomkill_probe(const LoadRequest& req,
                                                                         core::Registry& reg) {
-  return ObjectProbe<OomkillDecoder>::create<oomkill_bpf>(req, reg);
+  return ObjectProbe<OomkillDecoder>::create<oomkill_bpf>(req, reg, [](oomkill_bpf* skel) {
+    skel->rodata->oomkill_page_kb = static_cast<__u32>(::sysconf(_SC_PAGESIZE) / 1024);
+  });
 }
 
 }  // namespace ksight::probes

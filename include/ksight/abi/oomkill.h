@@ -15,8 +15,8 @@ struct ksight_oomkill_event {
 	__u32 victim_pid;
 	__u32 victim_uid;
 	char victim_comm[KSIGHT_COMM_LEN];
-	/* As the tracepoint gives them (kernels >= 6.0), in KiB; 0 where older
-	 * kernels lack the field. */
+	/* As the tracepoint gives them (kernels >= 6.0), in KiB. Before 6.0,
+	 * read from the victim when it is the current task, else 0. */
 	__u64 total_vm_kb;
 	__u64 anon_rss_kb;
 	__u64 file_rss_kb;

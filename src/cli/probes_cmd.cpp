@@ -1,5 +1,8 @@
 // ksight probes: what this kernel allows, probe by probe, without loading any.
+#include <bpf/btf.h>
+
 #include <cstdio>
+#include <memory>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +18,8 @@ int run_probes(const ProbesFlags& flags) {
   std::set<std::string> disabled(flags.disable_features.begin(), flags.disable_features.end());
   bpf::KernelFeatures features(disabled);
   auto rb = features.ringbuf();
+  // What a probe cannot report on this kernel, although it loads.
+  std::unique_ptr<struct btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
   nlohmann::json out = nlohmann::json::array();
   if (!flags.json) {
     std::printf("event channel: %s\n\n",
@@ -29,6 +34,9 @@ int run_probes(const ProbesFlags& flags) {
     std::string notes = choice.chosen ? (choice.skipped.empty() ? std::string(spec.summary)
                                                                 : "fallback: " + choice.reason())
                                       : choice.reason();
+    const std::string limits =
+        choice.chosen ? probes::kernel_limits(spec.name, vmlinux.get()) : std::string();
+    if (!limits.empty()) notes += "; limited: " + limits;
     if (flags.json) {
       out.push_back({{"probe", spec.name},
                      {"available", choice.chosen != nullptr},
@@ -36,6 +44,7 @@ int run_probes(const ProbesFlags& flags) {
                      {"attach", method},
                      {"target", target},
                      {"reason", choice.chosen ? "" : choice.reason()},
+                     {"limits", limits},
                      {"summary", spec.summary}});
     } else {
       std::printf("%-11s %-9s %-8s %-11s %-27s %s\n", std::string(spec.name).c_str(),

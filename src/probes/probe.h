@@ -15,6 +15,8 @@
 #include "core/event.h"
 #include "core/registry.h"
 
+struct btf;
+
 namespace ksight::probes {
 
 // Settings a probe object is loaded with. Filters apply in the kernel.
@@ -90,6 +92,10 @@ struct ProbeSpec {
 };
 
 std::span<const ProbeSpec> probe_table();
+// What the kernel whose BTF is `vmlinux` lacks for `probe` although the probe
+// loads there: the probe works, reporting less (docs/kernels.md). Empty when
+// nothing is missing.
+std::string kernel_limits(std::string_view probe, const struct btf* vmlinux);
 const ProbeSpec* find_probe(std::string_view name);
 // Probe names closest to `name`, for "did you mean" messages.
 std::vector<std::string_view> closest_probes(std::string_view name);

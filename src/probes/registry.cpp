@@ -1,5 +1,6 @@
 // The probe table: the one place that lists every probe, its attach variants
 // in order of preference, and its factory. A new probe is one row here.
+#include <bpf/btf.h>
 #include <algorithm>
 #include <array>
 
@@ -363,6 +364,29 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 
 std::span<const ProbeSpec> probe_table() {
   return kProbes;
+}
+
+std::string kernel_limits(std::string_view probe, const struct btf* vmlinux) {
+  auto has = [&](const char* name, int kind) {
+    return vmlinux && btf__find_by_name_kind(vmlinux, name, kind) >= 0;
+  };
+  auto has_member = [&](const char* type, std::string_view member) {
+    int id = vmlinux ? btf__find_by_name_kind(vmlinux, type, BTF_KIND_STRUCT) : -1;
+    if (id < 0) return false;
+    const btf_type* t = btf__type_by_id(vmlinux, static_cast<__u32>(id));
+    const btf_member* m = btf_members(t);
+    for (int i = 0; i < btf_vlen(t); ++i, ++m)
+      if (member == btf__name_by_offset(vmlinux, m->name_off)) return true;
+    return false;
+  };
+  if (probe == "oomkill" && !has_member("trace_event_raw_mark_victim", "total_vm"))
+    return "the victim's command and memory before 6.0 only when it is the task that ran out "
+           "of memory";
+  if (probe == "netdrop" && !has("skb_drop_reason", BTF_KIND_ENUM))
+    return "no drop reasons before 5.17: drops counted by the kernel function that freed them";
+  if (probe == "tcpreset" && !has("trace_event_raw_tcp_send_reset", BTF_KIND_STRUCT))
+    return "resets sent without a socket (to closed ports) are traced from 6.10 only";
+  return {};
 }
 
 const ProbeSpec* find_probe(std::string_view name) {

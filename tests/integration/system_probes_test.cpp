@@ -109,6 +109,7 @@ TEST(SystemProbes, TraceSyscallsBySyscallCountsExactlyTheCommandsCalls) {
   long n = samples_of(out, "syscall = getpid");
   EXPECT_GE(n, 100000) << out << err;
   EXPECT_LE(n, 100010) << out;
+  std::printf("[ seen ] %ld getpid calls of 100000\n", n);
   EXPECT_NE(out.find("ksight_syscalls_total"), std::string::npos) << out;
 }
 
@@ -139,6 +140,8 @@ TEST(SystemProbes, TraceBiolatencyByDiskSeesTheCommandsWrites) {
   auto out = trace_command(dir, {"biolatency", "--by", "disk"},
                            {work_binary(), "dsync-write", dir.file("data"), "40"}, &err);
   EXPECT_GE(samples_of(out, "disk = " + disk), 40) << out << err;
+  std::printf("[ seen ] %ld I/Os on %s for 40 direct writes\n", samples_of(out, "disk = " + disk),
+              disk.c_str());
 }
 
 // A memory cgroup with a limit, on cgroup v1 (the hybrid layout) or v2.
@@ -226,6 +229,8 @@ TEST(SystemProbes, ProcessOverAMemoryCgroupLimitIsReportedByOomkill) {
   EXPECT_TRUE(exit_seen);
   EXPECT_TRUE(sigkill_seen);
   EXPECT_GE(metric_sum(d.scrape(), "ksight_oom_kills_total"), 1);
+  std::printf("[ seen ] OOM kill of pid %d, anon_rss %ld KiB in a 32 MiB cgroup\n", pid,
+              kill["anon_rss_kb"].get<long>());
 }
 
 TEST(SystemProbes, SigkilledChildShowsInSignalAndExit) {
@@ -255,6 +260,8 @@ TEST(SystemProbes, SigkilledChildShowsInSignalAndExit) {
   EXPECT_EQ(sig["result"], "delivered");
   EXPECT_EQ(exit["signal"], "SIGKILL");
   EXPECT_GE(metric_sum(d.scrape(), "ksight_signals_total", {"signal=\"SIGKILL\""}) - before, 1);
+  std::printf("[ seen ] SIGKILL of pid %d from pid %d, result %s\n", pid, sig["pid"].get<int>(),
+              sig["result"].get<std::string>().c_str());
 }
 
 TEST(SystemProbes, ProfileCountsABusyLoopsSamples) {
@@ -268,6 +275,7 @@ TEST(SystemProbes, ProfileCountsABusyLoopsSamples) {
   long samples = std::stol(m[1]);
   EXPECT_GE(samples, 60) << out;
   EXPECT_LE(samples, 130) << out;
+  std::printf("[ seen ] %ld samples of a 1 s busy loop at 99 Hz\n", samples);
   // At 499 Hz the same second gives about five times as many.
   out = trace_command(dir, {"profile", "--frequency", "499"}, {work_binary(), "spin", "1"}, &err);
   ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(ksight-work +user +(\d+)\n)"))) << out;

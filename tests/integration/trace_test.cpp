@@ -49,6 +49,7 @@ TEST(Trace, JsonLinesForExactlyTheFilteredCommand) {
     EXPECT_GT(ev["pid"].get<int>(), 0);
   }
   EXPECT_NE(read_file(dir.file("trace.err")).find("50 events printed, 0 lost"), std::string::npos);
+  std::printf("[ seen ] %zu exec events of 50 execs\n", lines.size());
 }
 
 TEST(Trace, CountStopsAfterN) {
@@ -154,6 +155,7 @@ TEST(Trace, OpenCountsEveryFailedOpenOfAMissingPath) {
   }
   EXPECT_EQ(missing, 40) << r.out;
   EXPECT_EQ(other_ok, 0);
+  std::printf("[ seen ] %d ENOENT opens of 40 missing files\n", missing);
 }
 
 TEST(Trace, RunqlatHistogramCountsWaitsUnderLoad) {
@@ -177,6 +179,8 @@ TEST(Trace, RunqlatHistogramCountsWaitsUnderLoad) {
       samples += std::stoull(line.substr(colon + 3));
   }
   EXPECT_GT(samples, 100u) << r.out;
+  std::printf("[ seen ] %llu run-queue waits in 2 s of 3 busy loops\n",
+              static_cast<unsigned long long>(samples));
   for (auto& b : busy) b->signal(SIGKILL);
 }
 
@@ -195,6 +199,7 @@ TEST(Trace, FailedShowsOnlyFailures) {
   }
   EXPECT_EQ(seen, (std::vector<std::pair<std::string, int>>{{"false", 1}, {"sh", 4}, {"sh", 4}}))
       << r.out;
+  std::printf("[ seen ] %zu failed exits (codes 1, 4, 4) of 5 processes\n", seen.size());
 }
 
 }  // namespace

@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
-.PHONY: all setup configure build run test unit-test bench bench-probes format clean
+.PHONY: all setup configure build run test unit-test kernel-matrix bench bench-probes format clean
 
 all: build
 
@@ -24,6 +24,13 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --timeout 300
+
+# Every probe on the kernels nodes run (tests/kernel-matrix/kernels.txt:
+# Debian's 5.10, 6.1, 6.1-rt, 6.12), each booted under QEMU with this build
+# inside (root, ~6 minutes on 2 cores): the table of docs/kernels.md.
+MATRIX_ARGS ?=
+kernel-matrix: build
+	scripts/kernel-matrix $(MATRIX_ARGS)
 
 # The benchmark suite (root, ~15 minutes): writes docs/performance.md.
 BENCH_ARGS ?=

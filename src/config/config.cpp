@@ -233,10 +233,17 @@ std::expected<YAML::Node, std::string> parse_yaml(std::string_view yaml, std::st
 }  // namespace
 
 std::expected<Config, std::string> parse_config(std::string_view yaml, std::string_view source) {
-  Config c;
-  auto def = parse_yaml(default_config_yaml(), "<default>");
-  if (!def) return std::unexpected(def.error());
-  if (auto r = Applier("<default>").apply(*def, c); !r) return std::unexpected(r.error());
+  // The embedded default, parsed once: it cannot change while we run.
+  static const std::expected<Config, std::string> defaults =
+      []() -> std::expected<Config, std::string> {
+    Config c;
+    auto def = parse_yaml(default_config_yaml(), "<default>");
+    if (!def) return std::unexpected(def.error());
+    if (auto r = Applier("<default>").apply(*def, c); !r) return std::unexpected(r.error());
+    return c;
+  }();
+  if (!defaults) return std::unexpected(defaults.error());
+  Config c = *defaults;
   auto doc = parse_yaml(yaml, source);
   if (!doc) return std::unexpected(doc.error());
   try {

@@ -133,10 +133,10 @@ uint64_t AuthCache::checks() const {
 
 HttpRouter::HttpRouter(core::Registry& reg, std::function<Readiness()> readiness,
                        std::map<std::string, std::string> users, uint64_t min_scrape_interval_ns,
-                       Clock clock)
+                       Clock clock, AuthCache::Check check)
     : reg_(reg),
       readiness_(std::move(readiness)),
-      auth_(std::move(users)),
+      auth_(std::move(users), 1024, std::move(check)),
       min_interval_ns_(min_scrape_interval_ns),
       clock_(clock ? std::move(clock) : Clock(core::mono_ns)) {
   collects_family_ =

@@ -83,7 +83,7 @@ class HttpRouter {
   using Clock = std::function<uint64_t()>;
   HttpRouter(core::Registry& reg, std::function<Readiness()> readiness,
              std::map<std::string, std::string> users, uint64_t min_scrape_interval_ns,
-             Clock clock = {});
+             Clock clock = {}, AuthCache::Check check = check_password);
 
   HttpResponse handle(const HttpRequest& req);
 

@@ -230,9 +230,40 @@ std::expected<YAML::Node, std::string> parse_yaml(std::string_view yaml, std::st
   }
 }
 
+// An error message as one printable line: YAML errors quote the offending
+// character, and keys and values come from the file, so either may hold a
+// newline or another control byte (found by tests/fuzz/fuzz_config).
+std::string one_line(const std::string& msg) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(msg.size());
+  for (unsigned char c : msg) {
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::expected<Config, std::string> parse_config_text(std::string_view yaml,
+                                                     std::string_view source);
+
 }  // namespace
 
 std::expected<Config, std::string> parse_config(std::string_view yaml, std::string_view source) {
+  auto c = parse_config_text(yaml, source);
+  if (!c) return std::unexpected(one_line(c.error()));
+  return c;
+}
+
+namespace {
+
+std::expected<Config, std::string> parse_config_text(std::string_view yaml,
+                                                     std::string_view source) {
   // The embedded default, parsed once: it cannot change while we run.
   static const std::expected<Config, std::string> defaults =
       []() -> std::expected<Config, std::string> {
@@ -254,6 +285,8 @@ std::expected<Config, std::string> parse_config(std::string_view yaml, std::stri
   if (auto r = validate(c, source); !r) return std::unexpected(r.error());
   return c;
 }
+
+}  // namespace
 
 std::expected<Config, std::string> load_config_file(const std::string& path) {
   std::ifstream f(path);

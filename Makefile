@@ -55,14 +55,14 @@ fuzz: setup
 	scripts/fuzz $(FUZZ_SECONDS)
 
 # The unit and integration suites once under ASan + UBSan, in build-asan/.
-# SANITIZE_TESTS narrows the ctest run (a -R regex); empty runs everything.
-SANITIZE_TESTS ?=
+# SANITIZE_EXCLUDE leaves tests out (a ctest -E regex); empty runs everything.
+SANITIZE_EXCLUDE ?=
 sanitize: setup
 	@$(LOCK) cmake -S . -B build-asan -DKSIGHT_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@$(LOCK) cmake --build build-asan -j $(JOBS) --target ksight ksight-work ksight_unit_tests ksight_integration_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir build-asan --output-on-failure --timeout 300 $(if $(SANITIZE_TESTS),-R '$(SANITIZE_TESTS)')
+	  ctest --test-dir build-asan --output-on-failure --timeout 300 $(if $(SANITIZE_EXCLUDE),-E '$(SANITIZE_EXCLUDE)')
 
 # The unit tests (the queue, dispatcher-facing and exporter threads) under
 # ThreadSanitizer, in build-tsan/.

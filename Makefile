@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
-.PHONY: all setup configure build run test unit-test kernel-matrix bench bench-probes format clean
+.PHONY: all setup configure build run test unit-test kernel-matrix bench bench-probes format clean fuzz sanitize tsan
 
 all: build
 
@@ -48,8 +48,38 @@ bench-probes: build
 unit-test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -L unit
 
+# Builds share two cores with other work: every build takes this lock.
+LOCK ?= flock /tmp/ksight-build.lock
+
+# libFuzzer targets (tests/fuzz) with clang, ASan and UBSan, in build-fuzz/;
+# each runs FUZZ_SECONDS from its seed corpus.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS = fuzz_config fuzz_decode fuzz_http fuzz_exporters
+fuzz: setup
+	@$(LOCK) cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 \
+	  -DKSIGHT_FUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(LOCK) cmake --build build-fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
+	scripts/fuzz $(FUZZ_SECONDS)
+
+# The unit and integration suites once under ASan + UBSan, in build-asan/.
+# SANITIZE_EXCLUDE leaves tests out (a ctest -E regex); empty runs everything.
+SANITIZE_EXCLUDE ?=
+sanitize: setup
+	@$(LOCK) cmake -S . -B build-asan -DKSIGHT_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(LOCK) cmake --build build-asan -j $(JOBS) --target ksight ksight-work ksight_unit_tests ksight_integration_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir build-asan --output-on-failure --timeout 300 $(if $(SANITIZE_EXCLUDE),-E '$(SANITIZE_EXCLUDE)')
+
+# The unit tests (the queue, dispatcher-facing and exporter threads) under
+# ThreadSanitizer, in build-tsan/.
+tsan: setup
+	@$(LOCK) cmake -S . -B build-tsan -DKSIGHT_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(LOCK) cmake --build build-tsan -j $(JOBS) --target ksight_unit_tests
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build-tsan/tests/ksight_unit_tests
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' | grep -vE '^(bpf|include/ksight/abi)/')
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-fuzz build-asan build-tsan

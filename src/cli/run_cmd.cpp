@@ -261,10 +261,18 @@ int run_daemon(const RunFlags& flags) {
   std::unique_ptr<exporters::HttpServer> server;
   try {
     server = std::make_unique<exporters::HttpServer>(
-        exporters::HttpOptions{.listen = c.listen,
-                               .tls_cert_file = c.web.tls_cert_file,
-                               .tls_key_file = c.web.tls_key_file,
-                               .basic_auth_users = c.web.basic_auth_users},
+        exporters::HttpOptions{
+            .listen = c.listen,
+            .tls_cert_file = c.web.tls_cert_file,
+            .tls_key_file = c.web.tls_key_file,
+            .basic_auth_users = c.web.basic_auth_users,
+            .max_connections = static_cast<unsigned>(c.web.max_connections),
+            .max_connections_per_client = static_cast<unsigned>(c.web.max_connections_per_client),
+            .max_request_size = c.web.max_request_size,
+            .client_timeout_s =
+                static_cast<unsigned>((c.web.client_timeout_ns + 999'999'999) / 1'000'000'000),
+            .threads = static_cast<unsigned>(c.web.threads),
+            .min_scrape_interval_ns = c.web.min_scrape_interval_ns},
         registry, [&ready] { return ready.get(); });
   } catch (const std::exception& e) {
     return fail(kExitFailure, e.what());

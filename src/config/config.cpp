@@ -58,7 +58,29 @@ class Applier {
             !duration(key + ".series_ttl", v["series_ttl"], c.metrics.series_ttl_ns))
           return error();
       } else if (key == "web") {
-        if (!section(key, v, {"tls_cert_file", "tls_key_file", "basic_auth_users"})) return error();
+        if (!section(key, v,
+                     {"tls_cert_file", "tls_key_file", "basic_auth_users", "max_connections",
+                      "max_connections_per_client", "max_request_size", "client_timeout", "threads",
+                      "min_scrape_interval"}))
+          return error();
+        if (v["max_connections"] &&
+            !count(key + ".max_connections", v["max_connections"], c.web.max_connections))
+          return error();
+        if (v["max_connections_per_client"] &&
+            !count(key + ".max_connections_per_client", v["max_connections_per_client"],
+                   c.web.max_connections_per_client))
+          return error();
+        if (v["max_request_size"] &&
+            !size(key + ".max_request_size", v["max_request_size"], c.web.max_request_size))
+          return error();
+        if (v["client_timeout"] &&
+            !duration(key + ".client_timeout", v["client_timeout"], c.web.client_timeout_ns))
+          return error();
+        if (v["threads"] && !count(key + ".threads", v["threads"], c.web.threads)) return error();
+        if (v["min_scrape_interval"] &&
+            !duration(key + ".min_scrape_interval", v["min_scrape_interval"],
+                      c.web.min_scrape_interval_ns))
+          return error();
         if (v["tls_cert_file"] &&
             !scalar(key + ".tls_cert_file", v["tls_cert_file"], c.web.tls_cert_file))
           return error();
@@ -208,13 +230,51 @@ std::expected<YAML::Node, std::string> parse_yaml(std::string_view yaml, std::st
   }
 }
 
+// An error message as one printable line: YAML errors quote the offending
+// character, and keys and values come from the file, so either may hold a
+// newline or another control byte (found by tests/fuzz/fuzz_config).
+std::string one_line(const std::string& msg) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(msg.size());
+  for (unsigned char c : msg) {
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::expected<Config, std::string> parse_config_text(std::string_view yaml,
+                                                     std::string_view source);
+
 }  // namespace
 
 std::expected<Config, std::string> parse_config(std::string_view yaml, std::string_view source) {
-  Config c;
-  auto def = parse_yaml(default_config_yaml(), "<default>");
-  if (!def) return std::unexpected(def.error());
-  if (auto r = Applier("<default>").apply(*def, c); !r) return std::unexpected(r.error());
+  auto c = parse_config_text(yaml, source);
+  if (!c) return std::unexpected(one_line(c.error()));
+  return c;
+}
+
+namespace {
+
+std::expected<Config, std::string> parse_config_text(std::string_view yaml,
+                                                     std::string_view source) {
+  // The embedded default, parsed once: it cannot change while we run.
+  static const std::expected<Config, std::string> defaults =
+      []() -> std::expected<Config, std::string> {
+    Config c;
+    auto def = parse_yaml(default_config_yaml(), "<default>");
+    if (!def) return std::unexpected(def.error());
+    if (auto r = Applier("<default>").apply(*def, c); !r) return std::unexpected(r.error());
+    return c;
+  }();
+  if (!defaults) return std::unexpected(defaults.error());
+  Config c = *defaults;
   auto doc = parse_yaml(yaml, source);
   if (!doc) return std::unexpected(doc.error());
   try {
@@ -225,6 +285,8 @@ std::expected<Config, std::string> parse_config(std::string_view yaml, std::stri
   if (auto r = validate(c, source); !r) return std::unexpected(r.error());
   return c;
 }
+
+}  // namespace
 
 std::expected<Config, std::string> load_config_file(const std::string& path) {
   std::ifstream f(path);
@@ -284,6 +346,19 @@ std::expected<void, std::string> validate(const Config& c, std::string_view sour
   if (c.web.tls_cert_file.empty() != c.web.tls_key_file.empty())
     return bad(c.web.tls_cert_file.empty() ? "web.tls_cert_file" : "web.tls_key_file",
                "TLS needs both web.tls_cert_file and web.tls_key_file");
+  if (c.web.max_connections == 0 || c.web.max_connections > 65536)
+    return bad("web.max_connections", "must be between 1 and 65536");
+  if (c.web.max_connections_per_client == 0 ||
+      c.web.max_connections_per_client > c.web.max_connections)
+    return bad("web.max_connections_per_client", "must be between 1 and web.max_connections");
+  if (c.web.max_request_size < 4096 || c.web.max_request_size > (1ull << 20))
+    return bad("web.max_request_size", "must be between 4KiB and 1MiB");
+  if (c.web.client_timeout_ns < 1'000'000'000 || c.web.client_timeout_ns > 3600'000'000'000)
+    return bad("web.client_timeout", "must be between 1s and 1h");
+  if (c.web.threads == 0 || c.web.threads > 64)
+    return bad("web.threads", "must be between 1 and 64");
+  if (c.web.min_scrape_interval_ns > 60'000'000'000)
+    return bad("web.min_scrape_interval", "must be at most 1m (0s renders every scrape)");
   for (const auto& [user, hash] : c.web.basic_auth_users) {
     if (hash.rfind("$2", 0) != 0)
       return bad("web.basic_auth_users." + user,

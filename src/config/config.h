@@ -32,6 +32,12 @@ struct Config {
     std::string tls_cert_file;
     std::string tls_key_file;
     std::map<std::string, std::string> basic_auth_users;
+    uint64_t max_connections = 0;
+    uint64_t max_connections_per_client = 0;
+    uint64_t max_request_size = 0;  // bytes: request line + headers
+    uint64_t client_timeout_ns = 0;
+    uint64_t threads = 0;
+    uint64_t min_scrape_interval_ns = 0;
   } web;
   struct Otlp {
     std::string file;

@@ -1,11 +1,11 @@
 #include "export/http_server.h"
 
 #include <arpa/inet.h>
-#include <crypt.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -13,7 +13,6 @@
 #include <stdexcept>
 
 #include "core/clock.h"
-#include "export/prometheus.h"
 
 namespace ksight::exporters {
 
@@ -27,14 +26,15 @@ std::string read_all(const std::string& path) {
   return ss.str();
 }
 
-MHD_Result reply(MHD_Connection* conn, unsigned status, const char* content_type,
-                 const std::string& body) {
-  MHD_Response* r = MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()),
-                                                    MHD_RESPMEM_MUST_COPY);
-  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-  MHD_Result ok = MHD_queue_response(conn, status, r);
-  MHD_destroy_response(r);
-  return ok;
+// The client address without the port, the key of the per-client limit.
+std::string client_key(const sockaddr* addr) {
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (!addr) return {};
+  if (addr->sa_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(addr)->sin_addr, buf, sizeof(buf));
+  else if (addr->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr, buf, sizeof(buf));
+  return buf;
 }
 
 // "127.0.0.1:9437", "0.0.0.0:9437", "[::1]:9437", ":9437".
@@ -60,31 +60,45 @@ bool parse_listen(const std::string& listen, sockaddr_storage& out) {
 
 }  // namespace
 
-// libmicrohttpd's C callback, handing the request to the server object.
+// libmicrohttpd's C callbacks, handing each event to the server object.
 struct HttpServerCallbacks {
   static MHD_Result on_request(void* cls, MHD_Connection* conn, const char* url, const char* method,
                                const char*, const char*, size_t* upload_size, void**) {
     return static_cast<MHD_Result>(
         static_cast<HttpServer*>(cls)->respond(conn, url, method, upload_size));
   }
+  static MHD_Result on_accept(void* cls, const sockaddr* addr, socklen_t) {
+    return static_cast<HttpServer*>(cls)->admit(addr) ? MHD_YES : MHD_NO;
+  }
+  static void on_connection(void* cls, MHD_Connection* conn, void**,
+                            MHD_ConnectionNotificationCode code) {
+    auto* self = static_cast<HttpServer*>(cls);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) self->opened(conn);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) self->closed(conn);
+  }
 };
-
-bool check_password(const std::string& password, const std::string& hash) {
-  crypt_data data{};
-  const char* out = crypt_r(password.c_str(), hash.c_str(), &data);
-  // Compare in constant time: the length is public, the content is not.
-  if (!out || out[0] == '*' || std::strlen(out) != hash.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < hash.size(); ++i) diff |= static_cast<unsigned char>(out[i] ^ hash[i]);
-  return diff == 0;
-}
 
 HttpServer::HttpServer(const HttpOptions& opts, core::Registry& reg,
                        std::function<Readiness()> readiness)
-    : reg_(reg), readiness_(std::move(readiness)), users_(opts.basic_auth_users) {
+    : router_(reg, std::move(readiness), opts.basic_auth_users, opts.min_scrape_interval_ns),
+      max_connections_(opts.max_connections),
+      // An eighth of the connections (at least one) for addresses that hold none.
+      reserve_(std::max(1u, opts.max_connections / 8)),
+      per_client_limit_(opts.max_connections_per_client),
+      reg_(reg) {
+  if (opts.max_connections == 0 || opts.max_connections_per_client == 0 || opts.threads == 0)
+    throw std::runtime_error("the HTTP server needs at least one connection and one thread");
+  refused_family_ =
+      reg_.add({.name = "ksight_http_connections_refused_total",
+                .help = "HTTP connections closed at once because a connection limit was reached.",
+                .kind = core::MetricKind::counter,
+                .label_names = {"reason"},
+                .expires = false});
   sockaddr_storage addr{};
   if (!parse_listen(opts.listen, addr))
     throw std::runtime_error("cannot serve /metrics on " + opts.listen + ": expected ADDRESS:PORT");
+  // Every worker thread polls its share of the connections with epoll, so a
+  // slow client only ever holds a connection slot, never a thread.
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
   if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
   if (!opts.tls_cert_file.empty() || !opts.tls_key_file.empty()) {
@@ -95,18 +109,30 @@ HttpServer::HttpServer(const HttpOptions& opts, core::Registry& reg,
     flags |= MHD_USE_TLS;
     tls_ = true;
   }
-  MHD_AccessHandlerCallback handler = &HttpServerCallbacks::on_request;
+  std::vector<MHD_OptionItem> options{
+      {MHD_OPTION_SOCK_ADDR, 0, &addr},
+      {MHD_OPTION_THREAD_POOL_SIZE, opts.threads, nullptr},
+      // admit() enforces both limits exactly and counts what it refuses:
+      // it accepts and closes at once. libmicrohttpd's own limits stay as a
+      // backstop above them; when they are hit it stops accepting, and a
+      // scraper would wait in the listen backlog behind the abusers.
+      {MHD_OPTION_CONNECTION_LIMIT, 2 * opts.max_connections + opts.threads, nullptr},
+      {MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts.max_connections_per_client + opts.threads, nullptr},
+      // Bounds what one connection may buffer: the request line and headers
+      // must fit, or the client gets 414/431 and the connection closes.
+      {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(opts.max_request_size), nullptr},
+      {MHD_OPTION_CONNECTION_TIMEOUT, opts.client_timeout_s, nullptr},
+      {MHD_OPTION_NOTIFY_CONNECTION,
+       reinterpret_cast<intptr_t>(&HttpServerCallbacks::on_connection), this},
+  };
   if (tls_) {
-    daemon_ =
-        MHD_start_daemon(flags, 0, nullptr, nullptr, handler, this, MHD_OPTION_SOCK_ADDR, &addr,
-                         MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                         MHD_OPTION_HTTPS_MEM_KEY, tls_key_.c_str(), MHD_OPTION_HTTPS_MEM_CERT,
-                         tls_cert_.c_str(), MHD_OPTION_END);
-  } else {
-    daemon_ = MHD_start_daemon(flags, 0, nullptr, nullptr, handler, this, MHD_OPTION_SOCK_ADDR,
-                               &addr, MHD_OPTION_THREAD_POOL_SIZE, 2u,
-                               MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    options.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(tls_key_.c_str())});
+    options.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(tls_cert_.c_str())});
   }
+  options.push_back({MHD_OPTION_END, 0, nullptr});
+  daemon_ = MHD_start_daemon(flags, 0, &HttpServerCallbacks::on_accept, this,
+                             &HttpServerCallbacks::on_request, this, MHD_OPTION_ARRAY,
+                             options.data(), MHD_OPTION_END);
   if (!daemon_) {
     int err = errno;
     throw std::runtime_error("cannot serve /metrics on " + opts.listen + ": " +
@@ -121,54 +147,59 @@ HttpServer::~HttpServer() {
   if (daemon_) MHD_stop_daemon(daemon_);
 }
 
-uint64_t HttpServer::scrapes() const {
-  return scrapes_.load();
+bool HttpServer::admit(const sockaddr* addr) {
+  std::string key = client_key(addr);
+  std::string_view reason;
+  {
+    std::lock_guard lk(conn_mu_);
+    auto it = per_client_.find(key);
+    unsigned mine = it == per_client_.end() ? 0 : it->second;
+    if (mine >= per_client_limit_)
+      reason = "per_client";
+    else if (open_ >= max_connections_)
+      reason = "total";
+    else if (mine > 0 && open_ + reserve_ >= max_connections_)
+      reason = "reserve";
+    else
+      return true;
+  }
+  reg_.write(core::mono_ns()).add(refused_family_, {reason}, 1);
+  return false;
 }
 
-bool HttpServer::authorized(MHD_Connection* conn) const {
-  if (users_.empty()) return true;
-  char* pass = nullptr;
-  char* user = MHD_basic_auth_get_username_password(conn, &pass);
-  bool ok = false;
-  if (user && pass) {
-    auto it = users_.find(user);
-    ok = it != users_.end() && check_password(pass, it->second);
-  }
-  MHD_free(user);
-  MHD_free(pass);
-  return ok;
+void HttpServer::opened(MHD_Connection* conn) {
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  std::lock_guard lk(conn_mu_);
+  ++open_;
+  ++per_client_[client_key(info ? info->client_addr : nullptr)];
+}
+
+void HttpServer::closed(MHD_Connection* conn) {
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  std::lock_guard lk(conn_mu_);
+  if (open_ > 0) --open_;
+  auto it = per_client_.find(client_key(info ? info->client_addr : nullptr));
+  if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
 }
 
 int HttpServer::respond(MHD_Connection* conn, const char* url, const char* method,
                         size_t* upload_size) {
-  HttpServer* self = this;
-  if (std::strcmp(method, "GET") != 0 && std::strcmp(method, "HEAD") != 0) {
-    if (*upload_size) *upload_size = 0;
-    return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", "GET only\n");
-  }
-  std::string_view path(url);
-  if (path == "/metrics") {
-    if (!self->authorized(conn)) {
-      const std::string body = "Unauthorized\n";
-      MHD_Response* r = MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()),
-                                                        MHD_RESPMEM_MUST_COPY);
-      MHD_Result ok = MHD_queue_basic_auth_fail_response(conn, "ksight", r);
-      MHD_destroy_response(r);
-      return ok;
-    }
-    self->scrapes_.fetch_add(1);
-    return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
-                 prometheus_text(self->reg_.collect(core::mono_ns())));
-  }
-  if (path == "/healthz") return reply(conn, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n");
-  if (path == "/readyz") {
-    Readiness r = self->readiness_ ? self->readiness_() : Readiness{true, {}};
-    if (r.ready) return reply(conn, MHD_HTTP_OK, "text/plain; charset=utf-8", "ready\n");
-    return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
-                 "not ready\n" + r.detail);
-  }
-  return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
-               "not found: try /metrics, /healthz or /readyz\n");
+  if (*upload_size) *upload_size = 0;  // no endpoint takes a body; the answer is 405
+  const char* auth =
+      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  HttpResponse res = router_.handle(
+      {.method = method ? method : "", .path = url ? url : "", .authorization = auth ? auth : ""});
+  MHD_Response* r = MHD_create_response_from_buffer(
+      res.body->size(), const_cast<char*>(res.body->data()), MHD_RESPMEM_MUST_COPY);
+  if (!r) return MHD_NO;
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, std::string(res.content_type).c_str());
+  if (res.auth_challenge)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"ksight\"");
+  MHD_Result ok = MHD_queue_response(conn, res.status, r);
+  MHD_destroy_response(r);
+  return ok;
 }
 
 }  // namespace ksight::exporters

@@ -8,13 +8,16 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/registry.h"
+#include "export/http_router.h"
 
 struct MHD_Daemon;
 struct MHD_Connection;
+struct sockaddr;
 
 namespace ksight::exporters {
 
@@ -24,11 +27,14 @@ struct HttpOptions {
   std::string tls_key_file;
   // user -> bcrypt hash ($2y$/$2b$), as in Prometheus' web config. Empty: no auth.
   std::map<std::string, std::string> basic_auth_users;
-};
-
-struct Readiness {
-  bool ready = false;
-  std::string detail;  // what is not ready, one line per problem
+  // Limits that keep slow or greedy clients from starving a scrape (see
+  // docs/configuration.md, web.*).
+  unsigned max_connections = 512;                   // in total
+  unsigned max_connections_per_client = 16;         // per client address
+  size_t max_request_size = 16 * 1024;              // request line + headers, per connection
+  unsigned client_timeout_s = 10;                   // idle connections close after this
+  unsigned threads = 4;                             // worker threads (epoll each)
+  uint64_t min_scrape_interval_ns = 1'000'000'000;  // one collect per interval at most
 };
 
 class HttpServer {
@@ -41,25 +47,35 @@ class HttpServer {
 
   int port() const { return port_; }
   bool tls() const { return tls_; }
-  uint64_t scrapes() const;
+  uint64_t scrapes() const { return router_.scrapes(); }
+  uint64_t collects() const { return router_.collects(); }
 
  private:
   friend struct HttpServerCallbacks;
   // Answers one request (on a server thread); returns an MHD_Result.
   int respond(MHD_Connection* conn, const char* url, const char* method, size_t* upload_size);
-  bool authorized(MHD_Connection* conn) const;
+  // Admission beyond libmicrohttpd's own limits (the reserve, below).
+  bool admit(const sockaddr* addr);
+  void opened(MHD_Connection* conn);
+  void closed(MHD_Connection* conn);
 
-  core::Registry& reg_;
-  std::function<Readiness()> readiness_;
-  std::map<std::string, std::string> users_;
+  HttpRouter router_;
   std::string tls_key_, tls_cert_;  // PEM text; must outlive the daemon
+  // Open connections, in total and per client address. Once the total is
+  // within `reserve_` of the limit, only addresses holding no connection get
+  // in: clients that hog connections from many addresses still leave room for
+  // a scraper.
+  std::mutex conn_mu_;
+  std::map<std::string, unsigned> per_client_;
+  unsigned open_ = 0;
+  unsigned max_connections_ = 0;
+  unsigned reserve_ = 0;
+  unsigned per_client_limit_ = 0;
+  core::FamilyId refused_family_ = 0;
+  core::Registry& reg_;
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
   bool tls_ = false;
-  std::atomic<uint64_t> scrapes_{0};
 };
-
-// Checks `password` against a crypt(3) hash (bcrypt "$2y$..." and friends).
-bool check_password(const std::string& password, const std::string& hash);
 
 }  // namespace ksight::exporters

@@ -152,7 +152,7 @@ std::expected<void, std::string> LoadedObject::attach(const LoadRequest& req) {
 }
 
 bpf_map* LoadedObject::map(const char* name) const {
-  return bpf_object__find_map_by_name(obj_, name);
+  return obj_ ? bpf_object__find_map_by_name(obj_, name) : nullptr;
 }
 
 std::vector<uint64_t> LoadedObject::drops() const {

@@ -31,6 +31,12 @@ class LoadedObject {
   static std::expected<LoadedObject, std::string> load(const LoadRequest& req,
                                                        Configure configure = nullptr);
 
+  // An object with no kernel side: map() finds nothing and drops() are zero.
+  // For decoders driven without a kernel (the decoder fuzzer, unit tests).
+  static LoadedObject detached() {
+    return LoadedObject(SkelPtr(nullptr, [](void*) {}), nullptr, nullptr, {}, bpf::AttachMethod{});
+  }
+
   std::vector<uint64_t> drops() const;
   std::vector<ProgramStats> program_stats() const;
   // A map of the object by name (nullptr when there is none).

@@ -362,6 +362,47 @@ TEST(OtlpPush, NothingLostWhileTheCollectorIsDownForAFewSeconds) {
   EXPECT_EQ(otlp_exec_records(receiver->requests(), comm_of(bin)), 30);
 }
 
+// Extends the test above: the work happens while the collector is down (not
+// before), the outage spans many export intervals, and every record arrives
+// exactly once once it is back, the queue never past its bound.
+TEST(OtlpPush, WorkDuringALongOutageArrivesOnceWithinTheQueueBound) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  std::string bin = unique_copy("/bin/true", dir, "kso");
+  int port = free_port_outside_ephemeral_range();
+  auto receiver = std::make_unique<OtlpReceiver>(port, OtlpReceiver::Mode::down);
+  std::string cfg =
+      write_file(dir, "ksight.yaml", "otlp:\n  max_backoff: 1s\n  queue_size: 4MiB\n");
+  Daemon d(dir,
+           {"--config", cfg, "--otlp-endpoint", "http://127.0.0.1:" + std::to_string(port),
+            "--otlp-interval", "300ms"},
+           false);
+  ASSERT_TRUE(d.wait_ready()) << d.log();
+  double max_queue = 0;
+  for (int round = 0; round < 6; ++round) {  // ~6 s down, 20 intervals
+    spawn_n(bin, {}, 10);
+    std::this_thread::sleep_for(1s);
+    max_queue =
+        std::max(max_queue, metric(d.scrape(), "ksight_otlp_export_queue_bytes").value_or(0));
+  }
+  EXPECT_EQ(otlp_exec_records(receiver->requests(), comm_of(bin)), 0);
+  EXPECT_GT(max_queue, 0);
+  EXPECT_LE(max_queue, 4 * 1024 * 1024);
+  receiver->set_mode(OtlpReceiver::Mode::ok);
+  EXPECT_TRUE(
+      eventually([&] { return otlp_exec_records(receiver->requests(), comm_of(bin)) >= 60; }, 40s))
+      << otlp_exec_records(receiver->requests(), comm_of(bin));
+  std::string text = d.scrape();
+  for (const char* reason : {"queue_full", "rejected", "shutdown"})
+    EXPECT_EQ(
+        metric(text, std::string("ksight_otlp_export_dropped_total{signal=\"logs\",reason=\"") +
+                         reason + "\"}"),
+        0)
+        << reason;
+  ASSERT_EQ(d.stop(), 0);
+  EXPECT_EQ(otlp_exec_records(receiver->requests(), comm_of(bin)), 60);  // none twice
+}
+
 TEST(OtlpPush, OverflowIsDroppedAndCounted) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;

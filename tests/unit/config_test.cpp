@@ -58,3 +58,21 @@ TEST(Config, MissingFile) {
 
 }  // namespace
 }  // namespace ksight::config
+
+namespace ksight::config {
+namespace {
+
+// Found by tests/fuzz/fuzz_config: yaml-cpp quotes the bad escape character,
+// here a newline, which made the "one line" error two lines.
+TEST(Config, ErrorsAreOneLineEvenWhenTheInputHasControlBytes) {
+  auto c = parse_config("a: \"\\\n\"\n", "f.yaml");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().find('\n'), std::string::npos) << c.error();
+  auto k = parse_config("\"bad\\nkey\": 1\n", "f.yaml");
+  ASSERT_FALSE(k);
+  EXPECT_EQ(k.error().find('\n'), std::string::npos) << k.error();
+  EXPECT_NE(k.error().find("bad\\x0akey"), std::string::npos) << k.error();
+}
+
+}  // namespace
+}  // namespace ksight::config

@@ -1,0 +1,198 @@
+#include "export/http_router.h"
+
+#include <crypt.h>
+#include <openssl/evp.h>
+
+#include <cstring>
+
+#include "core/clock.h"
+#include "export/prometheus.h"
+
+namespace ksight::exporters {
+
+namespace {
+
+constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
+constexpr std::string_view kExposition = "text/plain; version=0.0.4; charset=utf-8";
+
+std::shared_ptr<const std::string> text(std::string s) {
+  return std::make_shared<const std::string>(std::move(s));
+}
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+std::optional<std::string> base64_decode(std::string_view in) {
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  std::string out;
+  out.reserve(in.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = base64_value(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  // One leftover sextet cannot end a valid encoding.
+  if (bits >= 6) return std::nullopt;
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::pair<std::string, std::string>> parse_basic_auth(std::string_view header) {
+  auto space = header.find(' ');
+  if (space == std::string_view::npos || !iequals(header.substr(0, space), "Basic"))
+    return std::nullopt;
+  std::string_view token = header.substr(space + 1);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  auto decoded = base64_decode(token);
+  if (!decoded) return std::nullopt;
+  auto colon = decoded->find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  return std::make_pair(decoded->substr(0, colon), decoded->substr(colon + 1));
+}
+
+bool check_password(const std::string& password, const std::string& hash) {
+  crypt_data data{};
+  const char* out = crypt_r(password.c_str(), hash.c_str(), &data);
+  // Compare in constant time: the length is public, the content is not.
+  if (!out || out[0] == '*' || std::strlen(out) != hash.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < hash.size(); ++i) diff |= static_cast<unsigned char>(out[i] ^ hash[i]);
+  return diff == 0;
+}
+
+size_t AuthCache::DigestHash::operator()(const Digest& d) const {
+  size_t h;
+  std::memcpy(&h, d.data(), sizeof(h));  // already uniformly distributed
+  return h;
+}
+
+AuthCache::AuthCache(std::map<std::string, std::string> users, size_t capacity, Check check)
+    : users_(std::move(users)), capacity_(capacity ? capacity : 1), check_(std::move(check)) {}
+
+bool AuthCache::allowed(const std::string& user, const std::string& password) {
+  auto it = users_.find(user);
+  if (it == users_.end()) return false;
+  // The user name and the password, separated by a byte neither may hold in
+  // a valid credential's place ("a\0bc" and "ab\0c" must differ).
+  std::string credential = user;
+  credential.push_back('\0');
+  credential += password;
+  Digest digest{};
+  unsigned int len = 0;
+  if (EVP_Digest(credential.data(), credential.size(), digest.data(), &len, EVP_sha256(),
+                 nullptr) != 1 ||
+      len != digest.size())
+    return false;
+  {
+    std::lock_guard lk(mu_);
+    if (auto v = verdicts_.find(digest); v != verdicts_.end()) return v->second;
+  }
+  bool ok;
+  {
+    std::lock_guard lk(check_mu_);
+    ok = check_(password, it->second);
+    std::lock_guard lk2(mu_);
+    ++checks_;
+  }
+  std::lock_guard lk(mu_);
+  if (verdicts_.size() >= capacity_) verdicts_.clear();
+  verdicts_.emplace(digest, ok);
+  return ok;
+}
+
+uint64_t AuthCache::checks() const {
+  std::lock_guard lk(mu_);
+  return checks_;
+}
+
+HttpRouter::HttpRouter(core::Registry& reg, std::function<Readiness()> readiness,
+                       std::map<std::string, std::string> users, uint64_t min_scrape_interval_ns,
+                       Clock clock, AuthCache::Check check)
+    : reg_(reg),
+      readiness_(std::move(readiness)),
+      auth_(std::move(users), 1024, std::move(check)),
+      min_interval_ns_(min_scrape_interval_ns),
+      clock_(clock ? std::move(clock) : Clock(core::mono_ns)) {
+  collects_family_ =
+      reg_.add({.name = "ksight_scrape_collects_total",
+                .help = "Snapshots /metrics rendered; scrapes within web.min_scrape_interval "
+                        "of one share it.",
+                .kind = core::MetricKind::counter,
+                .expires = false});
+}
+
+uint64_t HttpRouter::scrapes() const {
+  return scrapes_.load();
+}
+
+uint64_t HttpRouter::collects() const {
+  return collects_.load();
+}
+
+std::shared_ptr<const std::string> HttpRouter::metrics_body() {
+  std::lock_guard lk(scrape_mu_);
+  const uint64_t now = clock_();
+  if (body_ && now - body_at_ns_ < min_interval_ns_) return body_;
+  reg_.write(now).add(collects_family_, {}, 1);
+  body_ = text(prometheus_text(reg_.collect(now)));
+  body_at_ns_ = now;
+  collects_.fetch_add(1);
+  return body_;
+}
+
+HttpResponse HttpRouter::handle(const HttpRequest& req) {
+  if (req.method != "GET" && req.method != "HEAD")
+    return {.status = 405, .content_type = kTextPlain, .body = text("GET only\n")};
+  // The path without a query string: "/metrics?x=1" is /metrics.
+  std::string_view path = req.path.substr(0, req.path.find('?'));
+  if (path == "/metrics") {
+    if (auth_.enabled()) {
+      auto cred = parse_basic_auth(req.authorization);
+      if (!cred || !auth_.allowed(cred->first, cred->second))
+        return {.status = 401,
+                .content_type = kTextPlain,
+                .body = text("Unauthorized\n"),
+                .auth_challenge = true};
+    }
+    auto body = metrics_body();
+    scrapes_.fetch_add(1);
+    return {.status = 200, .content_type = kExposition, .body = std::move(body)};
+  }
+  if (path == "/healthz") return {.status = 200, .content_type = kTextPlain, .body = text("ok\n")};
+  if (path == "/readyz") {
+    Readiness r = readiness_ ? readiness_() : Readiness{true, {}};
+    if (r.ready) return {.status = 200, .content_type = kTextPlain, .body = text("ready\n")};
+    return {.status = 503, .content_type = kTextPlain, .body = text("not ready\n" + r.detail)};
+  }
+  return {.status = 404,
+          .content_type = kTextPlain,
+          .body = text("not found: try /metrics, /healthz or /readyz\n")};
+}
+
+}  // namespace ksight::exporters

@@ -1,0 +1,110 @@
+#pragma once
+// What the HTTP endpoint answers, without a socket: the server (http_server.h)
+// hands each request's method, path and Authorization header here and sends
+// back what comes out. Kept apart so unit tests and the fuzzer can drive it
+// with bytes.
+//
+// Two defences against clients that ask too often live here:
+//  - /metrics renders at most one snapshot per `min_scrape_interval`; scrapes
+//    that arrive meanwhile (or while one is rendering) share that body, so N
+//    concurrent scrapers cost one collect, not N.
+//  - basic-auth verdicts are cached per presented credential (by its SHA-256,
+//    bounded), so a client repeating a credential costs one bcrypt, not one
+//    per request; bcrypt itself runs one at a time.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "core/registry.h"
+
+namespace ksight::exporters {
+
+struct Readiness {
+  bool ready = false;
+  std::string detail;  // what is not ready, one line per problem
+};
+
+struct HttpRequest {
+  std::string_view method;
+  std::string_view path;
+  std::string_view authorization;  // the Authorization header; empty when absent
+};
+
+struct HttpResponse {
+  unsigned status = 200;
+  std::string_view content_type;
+  std::shared_ptr<const std::string> body;
+  bool auth_challenge = false;  // add WWW-Authenticate: Basic realm="ksight"
+};
+
+// "Basic dXNlcjpwYXNz" -> {"user", "pass"}; nullopt when it is not basic auth
+// or not valid base64 with a colon.
+std::optional<std::pair<std::string, std::string>> parse_basic_auth(std::string_view header);
+
+// Checks `password` against a crypt(3) hash (bcrypt "$2y$..." and friends).
+bool check_password(const std::string& password, const std::string& hash);
+
+// Verdicts of user/password checks, keyed by the SHA-256 of the presented
+// credential (never the password itself). Bounded: when full it starts over.
+class AuthCache {
+ public:
+  using Check = std::function<bool(const std::string& password, const std::string& hash)>;
+  AuthCache(std::map<std::string, std::string> users, size_t capacity = 1024,
+            Check check = check_password);
+  bool enabled() const { return !users_.empty(); }
+  bool allowed(const std::string& user, const std::string& password);
+  uint64_t checks() const;  // bcrypt runs so far (cache misses)
+
+ private:
+  using Digest = std::array<unsigned char, 32>;
+  struct DigestHash {
+    size_t operator()(const Digest& d) const;
+  };
+  std::map<std::string, std::string> users_;
+  size_t capacity_;
+  Check check_;
+  mutable std::mutex mu_;
+  std::unordered_map<Digest, bool, DigestHash> verdicts_;
+  std::mutex check_mu_;  // one bcrypt at a time: a flood of fresh guesses uses one core
+  uint64_t checks_ = 0;
+};
+
+class HttpRouter {
+ public:
+  using Clock = std::function<uint64_t()>;
+  HttpRouter(core::Registry& reg, std::function<Readiness()> readiness,
+             std::map<std::string, std::string> users, uint64_t min_scrape_interval_ns,
+             Clock clock = {}, AuthCache::Check check = check_password);
+
+  HttpResponse handle(const HttpRequest& req);
+
+  uint64_t scrapes() const;   // /metrics requests answered with metrics
+  uint64_t collects() const;  // snapshots actually rendered
+
+ private:
+  std::shared_ptr<const std::string> metrics_body();
+
+  core::Registry& reg_;
+  std::function<Readiness()> readiness_;
+  AuthCache auth_;
+  uint64_t min_interval_ns_;
+  Clock clock_;
+  core::FamilyId collects_family_;
+
+  mutable std::mutex scrape_mu_;  // held while rendering: concurrent scrapes wait and share
+  std::shared_ptr<const std::string> body_;
+  uint64_t body_at_ns_ = 0;
+  std::atomic<uint64_t> scrapes_{0};
+  std::atomic<uint64_t> collects_{0};
+};
+
+}  // namespace ksight::exporters

@@ -1,0 +1,137 @@
+// The HTTP endpoint's answers without a socket: routing, basic-auth parsing
+// and its verdict cache, and the one-collect-per-interval scrape path.
+#include "export/http_router.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+namespace ksight::exporters {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(HttpRouter, RoutesMethodsAndPaths) {
+  core::Registry reg;
+  HttpRouter r(
+      reg,
+      [] {
+        return Readiness{false, "probe open is off\n"};
+      },
+      {}, 0);
+  EXPECT_EQ(r.handle({.method = "POST", .path = "/metrics"}).status, 405u);
+  EXPECT_EQ(r.handle({.method = "GET", .path = "/nothing"}).status, 404u);
+  EXPECT_EQ(*r.handle({.method = "GET", .path = "/healthz"}).body, "ok\n");
+  auto ready = r.handle({.method = "GET", .path = "/readyz"});
+  EXPECT_EQ(ready.status, 503u);
+  EXPECT_EQ(*ready.body, "not ready\nprobe open is off\n");
+  auto m = r.handle({.method = "HEAD", .path = "/metrics?x=1"});
+  EXPECT_EQ(m.status, 200u);
+  EXPECT_EQ(m.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(m.body->find("ksight_scrape_collects_total 1"), std::string::npos) << *m.body;
+  EXPECT_EQ(r.scrapes(), 1u);
+}
+
+TEST(HttpRouter, ParsesBasicAuth) {
+  auto p = parse_basic_auth("Basic YWxpY2U6czNjcjpldA==");  // alice:s3cr:et
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->first, "alice");
+  EXPECT_EQ(p->second, "s3cr:et");
+  EXPECT_TRUE(parse_basic_auth("basic   YTo="));  // "a:"
+  EXPECT_FALSE(parse_basic_auth(""));
+  EXPECT_FALSE(parse_basic_auth("Bearer YTo="));
+  EXPECT_FALSE(parse_basic_auth("Basic YWxpY2U="));  // no colon
+  EXPECT_FALSE(parse_basic_auth("Basic Y!o="));      // not base64
+  EXPECT_FALSE(parse_basic_auth("Basic YTo9Y"));     // a stray sextet
+}
+
+TEST(HttpRouter, AuthVerdictsAreCachedPerCredentialAndBounded) {
+  std::atomic<int> checks{0};
+  AuthCache cache({{"alice", "HASH"}}, 8, [&](const std::string& pw, const std::string& hash) {
+    ++checks;
+    return hash == "HASH" && pw == "right";
+  });
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(cache.allowed("alice", "right"));
+  EXPECT_EQ(checks.load(), 1);
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(cache.allowed("alice", "wrong"));
+  EXPECT_EQ(checks.load(), 2);
+  EXPECT_FALSE(cache.allowed("mallory", "right"));  // unknown users cost nothing
+  EXPECT_EQ(checks.load(), 2);
+  // A wrong password never borrows the right one's verdict, however many
+  // distinct guesses churn the bounded cache.
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(cache.allowed("alice", "guess" + std::to_string(i)));
+  EXPECT_EQ(checks.load(), 102);
+  EXPECT_TRUE(cache.allowed("alice", "right"));
+  EXPECT_EQ(cache.checks(), static_cast<uint64_t>(checks.load()));
+}
+
+TEST(HttpRouter, MetricsNeedTheRightCredential) {
+  core::Registry reg;
+  HttpRouter r(reg, {}, {{"alice", "$2b$05$invalidinvalidinvalidinvalidinvalidinvalidinvalid"}}, 0);
+  auto res = r.handle({.method = "GET", .path = "/metrics"});
+  EXPECT_EQ(res.status, 401u);
+  EXPECT_TRUE(res.auth_challenge);
+  EXPECT_EQ(r.handle({.method = "GET", .path = "/metrics", .authorization = "Basic YTo="}).status,
+            401u);
+  EXPECT_EQ(r.handle({.method = "GET", .path = "/healthz"}).status, 200u);
+  EXPECT_EQ(r.collects(), 0u);  // nothing rendered for the unauthorized
+}
+
+TEST(HttpRouter, ScrapesWithinTheIntervalShareOneCollect) {
+  core::Registry reg;
+  std::atomic<uint64_t> now{1'000'000'000};
+  HttpRouter r(reg, {}, {}, 1'000'000'000, [&] { return now.load(); });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) r.handle({.method = "GET", .path = "/metrics"});
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(r.scrapes(), 400u);
+  EXPECT_EQ(r.collects(), 1u);
+  now += 999'999'999;
+  r.handle({.method = "GET", .path = "/metrics"});
+  EXPECT_EQ(r.collects(), 1u);
+  now += 1;
+  auto m = r.handle({.method = "GET", .path = "/metrics"});
+  EXPECT_EQ(r.collects(), 2u);
+  EXPECT_NE(m.body->find("ksight_scrape_collects_total 2"), std::string::npos) << *m.body;
+}
+
+TEST(HttpRouter, ConcurrentSlowCollectsRunOncePerInterval) {
+  core::Registry reg;
+  std::atomic<int> refreshes{0};
+  reg.add_refresher([&](core::Registry::Writer&) {
+    ++refreshes;
+    std::this_thread::sleep_for(50ms);  // an expensive collect
+  });
+  const uint64_t interval = 200'000'000;
+  HttpRouter r(reg, {}, {}, interval);
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t)
+    threads.emplace_back([&] {
+      while (std::chrono::steady_clock::now() - start < 1s)
+        r.handle({.method = "GET", .path = "/metrics"});
+    });
+  for (auto& t : threads) t.join();
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  // One collect per interval, plus the one in flight when the last ends.
+  auto bound = static_cast<int>(elapsed / std::chrono::nanoseconds(interval)) + 1;
+  EXPECT_LE(refreshes.load(), bound);
+  EXPECT_GE(refreshes.load(), 1);
+  EXPECT_GT(r.scrapes(), static_cast<uint64_t>(4 * refreshes.load()));
+}
+
+TEST(HttpRouter, ZeroIntervalCollectsEveryScrape) {
+  core::Registry reg;
+  HttpRouter r(reg, {}, {}, 0);
+  for (int i = 0; i < 5; ++i) r.handle({.method = "GET", .path = "/metrics"});
+  EXPECT_EQ(r.collects(), 5u);
+}
+
+}  // namespace
+}  // namespace ksight::exporters

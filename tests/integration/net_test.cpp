@@ -733,26 +733,25 @@ TEST(Net, UdpToAClosedPortCountsANoSocketDrop) {
   ASSERT_EQ(d.stop(), 0) << d.log();
 }
 
-// Where fentry or kprobes exist (not on the development host: the kernel
-// matrix's guests), every connect is timed.
-TEST(Net, TcpconnlatTimesEveryConnect) {
-  TestNet net;
-  REQUIRE_NET(net);
-  auto probes = run({ksight_binary(), "probes", "--json"});
-  ASSERT_EQ(probes.code, 0) << probes.err;
-  json row;
-  for (const auto& p : json::parse(probes.out))
-    if (p["probe"] == "tcpconnlat") row = p;
-  ASSERT_FALSE(row.is_null()) << probes.out;
-  if (!row["available"]) {
-    // Net.TcpconnlatSaysWhyWhereItCannotAttach checks the reason.
-    std::printf("[ net ] tcpconnlat cannot attach here: %s\n",
-                row["reason"].get<std::string>().c_str());
-    return;
-  }
+// The tcpconnlat row of `ksight probes --json ARGS`.
+json tcpconnlat_row(std::vector<std::string> args = {}) {
+  std::vector<std::string> argv{ksight_binary(), "probes", "--json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto probes = run(argv);
+  EXPECT_EQ(probes.code, 0) << probes.err;
+  for (const auto& p : json::parse(probes.out, nullptr, false))
+    if (p.is_object() && p["probe"] == "tcpconnlat") return p;
+  return {};
+}
+
+// 10 connects through `ksight trace tcpconnlat ARGS`: each timed once.
+void tcpconnlat_times_every_connect(const TestNet& net, const std::vector<std::string>& args,
+                                    const std::string& method) {
   TempDir dir;
   constexpr int kPort = 5006, kConnects = 10;
-  auto trace = start_trace(dir, {"tcpconnlat"});
+  std::vector<std::string> trace_args{"tcpconnlat"};
+  trace_args.insert(trace_args.end(), args.begin(), args.end());
+  auto trace = start_trace(dir, trace_args);
   Sock l = listener(net.server_ns(), net.server4, kPort);
   ASSERT_GE(l.get(), 0);
   std::set<int> ports;
@@ -776,9 +775,29 @@ TEST(Net, TcpconnlatTimesEveryConnect) {
     EXPECT_GT(ev["latency_ms"].get<double>(), 0.0) << ev;
     EXPECT_LT(ev["latency_ms"].get<double>(), 5000.0) << ev;
   }
-  EXPECT_EQ(timed, std::multiset<int>(ports.begin(), ports.end()));
-  std::printf("[ net ] tcpconnlat (%s): %zu of %d connects timed\n",
-              row["attach"].get<std::string>().c_str(), timed.size(), kConnects);
+  EXPECT_EQ(timed, std::multiset<int>(ports.begin(), ports.end())) << method;
+  std::printf("[ net ] tcpconnlat (%s): %zu of %d connects timed\n", method.c_str(), timed.size(),
+              kConnects);
+}
+
+// Where fentry or kprobes exist (not on the development host: the kernel
+// matrix's guests), every connect is timed, through fentry and, with fentry
+// turned off, through the kprobe fallback.
+TEST(Net, TcpconnlatTimesEveryConnect) {
+  TestNet net;
+  REQUIRE_NET(net);
+  json row = tcpconnlat_row();
+  ASSERT_FALSE(row.is_null());
+  if (!row["available"]) {
+    // Net.TcpconnlatSaysWhyWhereItCannotAttach checks the reason.
+    std::printf("[ net ] tcpconnlat cannot attach here: %s\n",
+                row["reason"].get<std::string>().c_str());
+    return;
+  }
+  tcpconnlat_times_every_connect(net, {}, row["attach"]);
+  json kprobe = tcpconnlat_row({"--disable-feature", "fentry"});
+  if (row["attach"] == "fentry" && kprobe["available"] == true)
+    tcpconnlat_times_every_connect(net, {"--disable-feature", "fentry"}, kprobe["attach"]);
 }
 
 TEST(Net, TcpconnlatSaysWhyWhereItCannotAttach) {

@@ -1,5 +1,6 @@
 // ksight trace: one-shot tracing from a shell.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,6 +95,14 @@ class CommandChild {
   int gate_;
   std::optional<int> status_;
 };
+
+// True once the reader of a pipe on standard output has gone (`| head -1`):
+// the write end then polls POLLERR, so the trace ends even when no event
+// comes to fail a write.
+bool stdout_reader_gone() {
+  pollfd p{STDOUT_FILENO, 0, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
 
 }  // namespace
 
@@ -258,6 +267,7 @@ int run_trace(const TraceFlags& flags) {
       break;
     }
     if (printer.limit_reached()) break;
+    if (printer.output_error() || stdout_reader_gone()) break;
     if (deadline && core::mono_ns() >= deadline) break;
     if (next_print && core::mono_ns() >= next_print && !aggregates.empty()) {
       print_histograms();
@@ -265,7 +275,11 @@ int run_trace(const TraceFlags& flags) {
     }
   }
   (*agent)->stop();
-  if (!aggregates.empty()) print_histograms();
+  // A closed pipe ends the trace like --count does, with status 0 (or the
+  // command's): the reader had what it wanted. Any other write error is a
+  // failure.
+  const int out_err = stdout_reader_gone() ? EPIPE : printer.output_error();
+  if (!aggregates.empty() && !out_err) print_histograms();
   std::fflush(stdout);
   // The summary: what was printed, what was lost and why.
   std::string why;
@@ -283,9 +297,11 @@ int run_trace(const TraceFlags& flags) {
                static_cast<unsigned long long>(printer.printed()),
                static_cast<unsigned long long>(lost_total), why.c_str());
   if (child && !child->exited()) {
-    child->signal(SIGTERM);  // --count or --duration ended the trace first
+    child->signal(SIGTERM);  // --count, --duration or a closed output ended the trace first
     exit_code = child->wait();
   }
+  if (out_err && out_err != EPIPE)
+    return fail(kExitFailure, std::string("writing the output: ") + std::strerror(out_err));
   return exit_code;
 }
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "core/text.h"
+
 namespace ksight::core {
 
 Registry::Registry(Options opts) : opts_(opts) {
@@ -53,6 +55,19 @@ Registry::Series& Registry::series_for(Family& fam, std::span<const std::string_
     throw std::invalid_argument("metric " + fam.desc->name + " takes " +
                                 std::to_string(names.size()) + " labels, got " +
                                 std::to_string(labels.size()));
+  }
+  // Label values are text for every exporter: bytes that are not UTF-8 (a
+  // comm named with them, or a multibyte character cut by the kernel's 15
+  // bytes) become U+FFFD here, once, so no exposition or OTLP document can
+  // be rejected or make a JSON encoder throw.
+  std::vector<std::string> sanitized;
+  std::vector<std::string_view> sanitized_views;
+  for (auto v : labels) {
+    if (is_valid_utf8(v)) continue;
+    for (auto l : labels) sanitized.push_back(sanitize_utf8(l));
+    sanitized_views.assign(sanitized.begin(), sanitized.end());
+    labels = sanitized_views;
+    break;
   }
   // Key: label values joined by a byte that cannot appear in UTF-8 text.
   key_scratch_.clear();

@@ -54,6 +54,8 @@ runtime::AgentOptions agent_options(const config::Config& c) {
   o.event_rate_burst = c.events.rate_burst;
   o.profile_frequency_hz = static_cast<uint32_t>(c.profile.frequency_hz);
   o.disabled_features.insert(c.disable_features.begin(), c.disable_features.end());
+  o.cgroup_map_entries = static_cast<uint32_t>(c.cgroups.map_entries);
+  o.cgroup_prune_interval_ns = c.cgroups.prune_interval_ns;
   return o;
 }
 

@@ -65,7 +65,10 @@ std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
   }
   if (f.otlp_gzip) c.otlp.gzip = true;
   if (!f.events_file.empty()) c.events.file = f.events_file;
-  if (!f.probes.empty()) c.probes = split_list(f.probes);
+  if (!f.probes.empty()) {
+    c.probes = split_list(f.probes);
+    if (auto note = config::dedupe_probes(c.probes); !note.empty()) c.notes.push_back("--" + note);
+  }
   if (!f.log_level.empty()) c.log_level = f.log_level;
   if (f.force_perf_buffer) c.channel.force_perf_buffer = true;
   for (const auto& d : f.disable_features)
@@ -192,18 +195,30 @@ class OtlpOutput {
   std::chrono::milliseconds shutdown_budget_{5000};
 };
 
-// What /readyz reports: ready once every configured probe is attached.
+// What /readyz reports: ready once every configured probe is attached, and
+// while the agent's reader and dispatcher threads are alive.
 class ReadyState {
  public:
-  void set(std::vector<runtime::ProbeStatus> status) {
+  void set(std::vector<runtime::ProbeStatus> status, const runtime::Agent* agent) {
     std::lock_guard lock(mu_);
     status_ = std::move(status);
+    agent_ = agent;
     started_ = true;
+  }
+  void clear_agent() {
+    std::lock_guard lock(mu_);
+    agent_ = nullptr;
   }
   exporters::Readiness get() const {
     std::lock_guard lock(mu_);
     if (!started_) return {false, "probes are loading\n"};
     exporters::Readiness r{true, {}};
+    if (agent_) {
+      if (auto h = agent_->health(core::mono_ns()); !h.ok) {
+        r.ready = false;
+        r.detail += h.detail;
+      }
+    }
     for (const auto& s : status_) {
       if (!s.up) {
         r.ready = false;
@@ -216,6 +231,7 @@ class ReadyState {
  private:
   mutable std::mutex mu_;
   bool started_ = false;
+  const runtime::Agent* agent_ = nullptr;
   std::vector<runtime::ProbeStatus> status_;
 };
 
@@ -226,6 +242,7 @@ int run_daemon(const RunFlags& flags) {
   if (!cfg) return fail(kExitUsage, cfg.error());
   const config::Config& c = *cfg;
   setup_logging(c.log_level);
+  for (const auto& note : c.notes) spdlog::warn("{}", note);
   block_stop_signals();
 
   core::Registry registry(
@@ -292,7 +309,7 @@ int run_daemon(const RunFlags& flags) {
 
   auto agent = runtime::Agent::start(agent_options(c), registry, sinks);
   if (!agent) return fail(kExitFailure, agent.error() + privilege_hint(agent.error()));
-  ready.set((*agent)->status());
+  ready.set((*agent)->status(), agent->get());
   spdlog::info("ksight {} running: /metrics on {}{} (port {}), event channel {}", KSIGHT_VERSION,
                server->tls() ? "https://" : "", c.listen, server->port(),
                bpf::to_string((*agent)->channel_kind()));
@@ -322,7 +339,8 @@ int run_daemon(const RunFlags& flags) {
   spdlog::info("received {}, detaching", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*agent)->stop();
   if (otlp->enabled()) otlp->finish();  // the final state, with every event read before stop
-  agent->reset();                       // detach and unload before the exporters go
+  ready.clear_agent();
+  agent->reset();  // detach and unload before the exporters go
   return kExitOk;
 }
 

@@ -49,7 +49,7 @@ void Registry::remove_refresher(size_t token) {
 }
 
 Registry::Series& Registry::series_for(Family& fam, std::span<const std::string_view> labels,
-                                       uint64_t now) {
+                                       uint64_t now, std::string* overflowed_key) {
   const auto& names = fam.desc->label_names;
   if (labels.size() != names.size()) {
     throw std::invalid_argument("metric " + fam.desc->name + " takes " +
@@ -80,6 +80,7 @@ Registry::Series& Registry::series_for(Family& fam, std::span<const std::string_
     std::vector<std::string_view> overflow_labels;
     if (fam.series.size() >= fam.max_series) {
       ++fam.overflowed;
+      if (overflowed_key) *overflowed_key = key_scratch_;
       key_scratch_.clear();
       for (size_t i = 0; i < names.size(); ++i) {
         key_scratch_.append(kOverflowLabel);
@@ -106,7 +107,30 @@ void Registry::Writer::add(FamilyId id, std::span<const std::string_view> labels
 }
 
 void Registry::Writer::set(FamilyId id, std::span<const std::string_view> labels, double value) {
-  reg_->series_for(reg_->families_.at(id), labels, now_).value = value;
+  Family& fam = reg_->families_.at(id);
+  if (fam.desc->kind != MetricKind::counter) {
+    reg_->series_for(fam, labels, now_).value = value;  // a gauge: the last value wins
+    return;
+  }
+  std::string& key = reg_->overflowed_key_;
+  key.clear();
+  Series& s = reg_->series_for(fam, labels, now_, &key);
+  if (key.empty()) {
+    s.value = value;
+    return;
+  }
+  // Many keys share the overflow series: each adds what it grew by.
+  auto it = fam.contributions.find(std::string_view(key));
+  if (it == fam.contributions.end()) {
+    if (fam.contributions.size() >= kMaxContributions) fam.contributions.clear();
+    it = fam.contributions.emplace(key, Contribution{}).first;
+  }
+  Contribution& c = it->second;
+  // Below the last value: the key's counter started over (a map entry
+  // deleted and created again), so all of it is new.
+  s.value += value >= c.last ? value - c.last : value;
+  c.last = value;
+  c.updated_mono_ns = now_;
 }
 
 void Registry::Writer::observe(FamilyId id, std::span<const std::string_view> labels,
@@ -138,10 +162,12 @@ void Registry::expire_locked(uint64_t now) {
   if (opts_.series_ttl_ns == 0) return;
   for (auto& fam : families_) {
     if (!fam.desc->expires) continue;
-    std::erase_if(fam.series, [&](const auto& kv) {
+    auto stale = [&](const auto& kv) {
       return now > kv.second.updated_mono_ns &&
              now - kv.second.updated_mono_ns > opts_.series_ttl_ns;
-    });
+    };
+    std::erase_if(fam.series, stale);
+    std::erase_if(fam.contributions, stale);
   }
 }
 

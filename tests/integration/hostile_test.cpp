@@ -16,9 +16,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "harness.h"
+#include "runtime/cgroup.h"
 
 namespace ksight::test {
 namespace {
@@ -285,6 +287,295 @@ TEST(Hostile, WriteFailuresAreCountedAndTheAgentKeepsRunning) {
       10s));
   d.signal(SIGTERM);
   EXPECT_EQ(d.wait(15s), 0) << daemon_args_log(dir);
+}
+
+// `--probes exec,exit,exec` attached exec twice and counted every exec twice.
+TEST(Hostile, RepeatedProbeIsAttachedOnce) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  std::string t = unique_copy("/bin/true", dir, "ksd");
+  Daemon d(dir, {"--probes", "exec,exit,exec"}, false);
+  ASSERT_TRUE(d.wait_ready()) << d.log();
+  spawn_n(t, {}, 3);
+  const std::string execs = "ksight_process_execs_total{comm=\"" + comm_of(t) + "\"}";
+  std::string body;
+  ASSERT_TRUE(eventually(
+      [&] {
+        body = d.scrape();
+        return metric(body, execs).value_or(0) >= 3;
+      },
+      10s));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(metric(d.scrape(), execs), 3);
+  EXPECT_EQ(d.stop(), 0);
+  std::string log = d.log();
+  size_t first = log.find("listed more than once");
+  EXPECT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("listed more than once", first + 1), std::string::npos) << log;
+}
+
+// /readyz said ready while the reader thread was dead: the agent was blind.
+// KSIGHT_FAULT_INJECT=reader_exit stops the reader as if it had died.
+TEST(Hostile, ReadinessReflectsEventThreadLiveness) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  ::setenv("KSIGHT_FAULT_INJECT", "reader_exit", 1);
+  Daemon d(dir, {"--probes", "exec,exit"}, false);
+  ::unsetenv("KSIGHT_FAULT_INJECT");
+  ASSERT_TRUE(d.wait_ready()) << d.log();
+  int status = 0;
+  std::string body;
+  EXPECT_TRUE(eventually(
+      [&] {
+        body = http_get(d.port(), "/readyz", &status).value_or("");
+        return status == 503;
+      },
+      8s))
+      << status << body;
+  EXPECT_NE(body.find("reader thread has not run"), std::string::npos) << body;
+  std::string m = d.scrape();
+  EXPECT_EQ(metric(m, "ksight_agent_thread_up{thread=\"reader\"}"), 0) << m;
+  EXPECT_EQ(metric(m, "ksight_agent_thread_up{thread=\"dispatcher\"}"), 1) << m;
+
+  // A healthy agent stays ready past the stall threshold.
+  TempDir dir2;
+  Daemon ok(dir2, {"--probes", "exec,exit"}, false);
+  ASSERT_TRUE(ok.wait_ready()) << ok.log();
+  std::this_thread::sleep_for(4s);
+  http_get(ok.port(), "/readyz", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(metric(ok.scrape(), "ksight_agent_thread_up{thread=\"reader\"}"), 1);
+}
+
+// Runs argv inside the cgroup at `cg` (moved there before exec) to completion.
+int run_in_cgroup(const std::string& cg, const std::vector<std::string>& argv) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open((cg + "/cgroup.procs").c_str(), O_WRONLY);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(126);
+    ::close(fd);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// Pod churn: dead cgroups were never deleted from the kernel maps, so once a
+// map had held as many cgroups as it has entries, every new cgroup folded
+// into cgroup_id="0". With a 16-entry map, 40 cgroups come and go, each with
+// real wake-ups; a new one still gets its own series.
+void churn_cgroups(const std::string& prune_interval, bool expect_own_series) {
+  TempDir dir;
+  const std::string mount = runtime::cgroup2_mount();
+  ASSERT_FALSE(mount.empty());
+  const std::string parent = mount + "/ksight-churn-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(parent.c_str(), 0755), 0) << std::strerror(errno);
+  struct Rmdir {
+    std::string p;
+    ~Rmdir() { ::rmdir(p.c_str()); }
+  } rm_parent{parent};
+  std::ofstream(dir.file("cfg.yaml"))
+      << "cgroups:\n  map_entries: 16\n  prune_interval: " << prune_interval << "\n";
+  Daemon d(dir, {"--probes", "runqlat", "--config", dir.file("cfg.yaml")}, false);
+  ASSERT_TRUE(d.wait_ready({"runqlat"})) << d.log();
+  auto count_of = [&](const std::string& body, uint64_t id) {
+    return metric(
+        body, "ksight_runqueue_latency_seconds_count{cgroup_id=\"" + std::to_string(id) + "\"}");
+  };
+  for (int i = 0; i < 40; ++i) {
+    const std::string cg = parent + "/c" + std::to_string(i);
+    ASSERT_EQ(::mkdir(cg.c_str(), 0755), 0) << std::strerror(errno);
+    ASSERT_EQ(run_in_cgroup(cg, {KSIGHT_WORK, "pingpong", "50"}), 0);
+    d.scrape();  // the refresh reads the cgroup's last values
+    ASSERT_EQ(::rmdir(cg.c_str()), 0) << std::strerror(errno);
+    std::this_thread::sleep_for(120ms);  // past the prune interval
+    d.scrape();                          // the next one prunes it
+  }
+  const std::string cg = parent + "/fresh";
+  ASSERT_EQ(::mkdir(cg.c_str(), 0755), 0);
+  struct Rmdir rm_cg {
+    cg
+  };
+  const uint64_t id = *runtime::cgroup_id(cg);
+  const double zero_before = count_of(d.scrape(), 0).value_or(0);
+  ASSERT_EQ(run_in_cgroup(cg, {KSIGHT_WORK, "pingpong", "200"}), 0);
+  std::string body;
+  bool own = eventually(
+      [&] {
+        body = d.scrape();
+        return count_of(body, id).value_or(0) > 0;
+      },
+      3s);
+  if (!expect_own_series) {
+    EXPECT_FALSE(own) << "without pruning the map is full of dead cgroups";
+    return;
+  }
+  EXPECT_TRUE(own) << body;
+  // Its wake-ups went to its own entry, not the overflow key.
+  EXPECT_LT(count_of(body, 0).value_or(0) - zero_before, 200) << body;
+  EXPECT_GE(metric(body, "ksight_cgroup_map_entries_pruned_total").value_or(0), 30) << body;
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+TEST(Hostile, DeadCgroupsArePrunedFromKernelMaps) {
+  KSIGHT_REQUIRE_BPF();
+  churn_cgroups("100ms", true);
+}
+
+// The same churn without pruning (the behaviour before): the new cgroup has
+// no entry of its own. Shows the test above can fail.
+TEST(Hostile, WithoutPruningNewCgroupsFoldIntoTheOverflowKey) {
+  KSIGHT_REQUIRE_BPF();
+  churn_cgroups("0s", false);
+}
+
+std::string comm_of_pid(pid_t pid) {
+  std::string c = read_file("/proc/" + std::to_string(pid) + "/comm");
+  while (!c.empty() && c.back() == '\n') c.pop_back();
+  return c;
+}
+
+// The direct child of `pid` whose command is `comm`, or 0.
+pid_t child_named(pid_t pid, const std::string& comm) {
+  std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                         "/children");
+  pid_t c = 0;
+  while (children >> c)
+    if (comm_of_pid(c) == comm) return c;
+  return 0;
+}
+
+// Gone: no such process, or a zombie nobody has reaped yet.
+bool gone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  auto close = line.rfind(')');
+  return close == std::string::npos || line.substr(close + 2, 1) == "Z";
+}
+
+std::vector<std::string> trace_cgroups_in(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.path().filename().string().rfind("ksight-trace-", 0) == 0) out.push_back(e.path());
+  return out;
+}
+
+// Issue 12: SIGKILL of `ksight trace exec -- sleep 30` left the command
+// running and its cgroup behind; the cgroup sat at the root, outside the
+// caller's slice.
+TEST(Hostile, TracedCommandDiesWithTheTracerAndLivesUnderTheCallersCgroup) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  const std::string mount = runtime::cgroup2_mount();
+  ASSERT_FALSE(mount.empty());
+  // The caller: ksight started from a cgroup of its own (a slice).
+  const std::string caller = mount + "/ksight-caller-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(caller.c_str(), 0755), 0) << std::strerror(errno);
+  struct Rmdir {
+    std::string p;
+    ~Rmdir() { ::rmdir(p.c_str()); }
+  } rm_caller{caller};
+  pid_t tracer = ::fork();
+  if (tracer == 0) {
+    int fd = ::open((caller + "/cgroup.procs").c_str(), O_WRONLY);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(126);
+    ::close(fd);
+    int out = ::open(dir.file("out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execl(ksight_binary(), ksight_binary(), "trace", "exec", "--", "sleep", "30", nullptr);
+    ::_exit(127);
+  }
+  pid_t sleeper = 0;
+  ASSERT_TRUE(eventually([&] { return (sleeper = child_named(tracer, "sleep")) != 0; }, 15s))
+      << read_file(dir.file("out"));
+  // The command's cgroup is a child of the caller's.
+  const std::string cg = caller + "/ksight-trace-" + std::to_string(tracer);
+  EXPECT_TRUE(std::filesystem::exists(cg))
+      << read_file("/proc/" + std::to_string(sleeper) + "/cgroup");
+  EXPECT_NE(read_file("/proc/" + std::to_string(sleeper) + "/cgroup")
+                .find("0::/ksight-caller-" + std::to_string(::getpid()) + "/ksight-trace-"),
+            std::string::npos);
+
+  ::kill(tracer, SIGKILL);
+  ::waitpid(tracer, nullptr, 0);
+  EXPECT_TRUE(eventually([&] { return gone(sleeper); }, 2s)) << "sleep outlived its tracer";
+  if (!gone(sleeper)) ::kill(sleeper, SIGKILL);
+
+  // The next trace started from the same cgroup removes what the killed one left.
+  pid_t next = ::fork();
+  if (next == 0) {
+    int fd = ::open((caller + "/cgroup.procs").c_str(), O_WRONLY);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(126);
+    ::close(fd);
+    int out = ::open(dir.file("out2").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::execl(ksight_binary(), ksight_binary(), "trace", "exec", "--", "true", nullptr);
+    ::_exit(127);
+  }
+  int st = 0;
+  ::waitpid(next, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(dir.file("out2"));
+  EXPECT_TRUE(trace_cgroups_in(caller).empty()) << trace_cgroups_in(caller).front();
+  EXPECT_TRUE(trace_cgroups_in(mount).empty());
+}
+
+// The error path let the command start before it was killed: when the trace
+// cannot start (here: every attach method disabled), the command never runs.
+TEST(Hostile, TracedCommandNeverRunsWhenTheTraceFails) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  const std::string marker = dir.file("ran");
+  std::vector<std::string> argv{ksight_binary(), "trace", "exec"};
+  for (const char* f : {"tp_btf", "raw_tp", "tracepoint", "fentry", "kprobe"}) {
+    argv.push_back("--disable-feature");
+    argv.push_back(f);
+  }
+  for (const char* a : {"--", "touch"}) argv.push_back(a);
+  argv.push_back(marker);
+  auto r = run(argv);
+  EXPECT_EQ(r.code, 1) << r.err;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "the command ran: " << r.err;
+  EXPECT_TRUE(trace_cgroups_in(runtime::cgroup2_mount()).empty());
+}
+
+// `--user nobody`: the command runs as uid 65534, as its exec event says.
+TEST(Hostile, TraceRunsTheCommandAsAnotherUser) {
+  KSIGHT_REQUIRE_BPF();
+  auto r =
+      run({ksight_binary(), "trace", "exec", "-o", "json", "--user", "nobody", "--", "id", "-u"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  bool saw = false;
+  for (std::istringstream in(r.out); !in.eof();) {
+    std::string line;
+    std::getline(in, line);
+    if (line.empty()) continue;
+    if (line[0] != '{') {
+      EXPECT_EQ(line, "65534");  // what id -u printed
+      continue;
+    }
+    json ev = json::parse(line);
+    if (ev["comm"] == "id") {
+      EXPECT_EQ(ev["uid"], 65534) << line;
+      saw = true;
+    }
+  }
+  EXPECT_TRUE(saw) << r.out;
+  auto bad = run({ksight_binary(), "trace", "exec", "--user", "no-such-user-x", "--", "true"});
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
 }
 
 }  // namespace

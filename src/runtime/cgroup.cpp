@@ -143,10 +143,10 @@ void remove_cgroup(const std::string& path) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
-bool ksight_runs_as(pid_t pid) {
-  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  return std::getline(comm, name) && name == "ksight";
+// Conservative: a pid reused by another process keeps the cgroup until that
+// process is gone too.
+bool process_exists(pid_t pid) {
+  return ::kill(pid, 0) == 0 || errno == EPERM;
 }
 
 }  // namespace
@@ -161,7 +161,7 @@ size_t remove_stale_trace_cgroups(const std::string& dir) {
     const std::string digits = name.substr(kPrefix.size());
     if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
     const pid_t owner = static_cast<pid_t>(std::stol(digits));
-    if (owner == ::getpid() || ksight_runs_as(owner)) continue;  // a live tracer's
+    if (owner == ::getpid() || process_exists(owner)) continue;  // a live tracer's
     kill_cgroup(e.path().string());
     remove_cgroup(e.path().string());
     if (!std::filesystem::exists(e.path(), ec)) ++removed;

@@ -49,8 +49,8 @@ class CgroupExistence {
 std::expected<std::string, std::string> own_cgroup_dir();
 
 // Removes the ksight-trace-<pid> cgroups in `dir` that a tracer killed with
-// SIGKILL left behind: those whose owner is no longer a running ksight. What
-// still runs in one is killed first. Returns how many went.
+// SIGKILL left behind: those whose owner pid no longer exists. What still
+// runs in one is killed first. Returns how many went.
 size_t remove_stale_trace_cgroups(const std::string& dir);
 
 class ScopedCgroup {

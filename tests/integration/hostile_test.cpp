@@ -208,7 +208,7 @@ std::string daemon_args_log(const TempDir& dir) {
 // Output files are created 0640, never through a symbolic link.
 TEST(Hostile, OutputFilesRefuseSymlinks) {
   TempDir dir;
-  ::symlink(dir.file("target").c_str(), dir.file("link").c_str());
+  ASSERT_EQ(::symlink(dir.file("target").c_str(), dir.file("link").c_str()), 0);
   for (const char* flag : {"--events-file", "--otlp-file"}) {
     auto r = run({ksight_binary(), "run", "--listen", "127.0.0.1:0", flag, dir.file("link")});
     EXPECT_EQ(r.code, 1) << flag << r.err;
@@ -549,6 +549,53 @@ TEST(Hostile, TracedCommandNeverRunsWhenTheTraceFails) {
   std::this_thread::sleep_for(300ms);
   EXPECT_FALSE(std::filesystem::exists(marker)) << "the command ran: " << r.err;
   EXPECT_TRUE(trace_cgroups_in(runtime::cgroup2_mount()).empty());
+}
+
+// The helpers behind pruning and the clean-up: a cgroup exists until it is
+// removed, and a leftover trace cgroup goes only once its owner has.
+TEST(Hostile, CgroupExistenceAndStaleTraceCgroups) {
+  KSIGHT_REQUIRE_BPF();
+  const std::string mount = runtime::cgroup2_mount();
+  ASSERT_FALSE(mount.empty());
+  const std::string parent = mount + "/ksight-stale-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(parent.c_str(), 0755), 0) << std::strerror(errno);
+  struct Rmdir {
+    std::string p;
+    ~Rmdir() { ::rmdir(p.c_str()); }
+  } rm_parent{parent};
+  const uint64_t id = *runtime::cgroup_id(parent);
+  {
+    runtime::CgroupExistence live;
+    EXPECT_TRUE(live.exists(id));
+    EXPECT_TRUE(live.exists(*runtime::cgroup_id(mount)));
+  }
+  // A "tracer" that is alive: its cgroup stays.
+  pid_t owner = ::fork();
+  if (owner == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  const std::string cg = parent + "/ksight-trace-" + std::to_string(owner);
+  ASSERT_EQ(::mkdir(cg.c_str(), 0755), 0);
+  const uint64_t cg_id = *runtime::cgroup_id(cg);
+  EXPECT_EQ(runtime::remove_stale_trace_cgroups(parent), 0u);
+  EXPECT_TRUE(std::filesystem::exists(cg));
+  // Its command still runs in it when the owner dies: killed, then removed.
+  pid_t orphan = ::fork();
+  if (orphan == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  std::ofstream(cg + "/cgroup.procs") << orphan << std::flush;
+  ::kill(owner, SIGKILL);
+  ::waitpid(owner, nullptr, 0);
+  std::thread reap([&] { ::waitpid(orphan, nullptr, 0); });
+  EXPECT_EQ(runtime::remove_stale_trace_cgroups(parent), 1u);
+  reap.join();
+  EXPECT_FALSE(std::filesystem::exists(cg));
+  runtime::CgroupExistence after;
+  EXPECT_FALSE(after.exists(cg_id));
+  EXPECT_TRUE(after.exists(id));
 }
 
 // `--user nobody`: the command runs as uid 65534, as its exec event says.

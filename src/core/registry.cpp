@@ -120,17 +120,21 @@ void Registry::Writer::set(FamilyId id, std::span<const std::string_view> labels
     return;
   }
   // Many keys share the overflow series: each adds what it grew by.
+  Contribution& c = reg_->contribution(fam, key, now_);
+  // Below the last value: the key's counter started over (a map entry
+  // deleted and created again), so all of it is new.
+  s.value += value >= c.last ? value - c.last : value;
+  c.last = value;
+}
+
+Registry::Contribution& Registry::contribution(Family& fam, const std::string& key, uint64_t now) {
   auto it = fam.contributions.find(std::string_view(key));
   if (it == fam.contributions.end()) {
     if (fam.contributions.size() >= kMaxContributions) fam.contributions.clear();
     it = fam.contributions.emplace(key, Contribution{}).first;
   }
-  Contribution& c = it->second;
-  // Below the last value: the key's counter started over (a map entry
-  // deleted and created again), so all of it is new.
-  s.value += value >= c.last ? value - c.last : value;
-  c.last = value;
-  c.updated_mono_ns = now_;
+  it->second.updated_mono_ns = now;
+  return it->second;
 }
 
 void Registry::Writer::observe(FamilyId id, std::span<const std::string_view> labels,
@@ -151,11 +155,30 @@ void Registry::Writer::set_histogram(FamilyId id, std::span<const std::string_vi
   if (buckets.size() != fam.desc->bounds.size() + 1) {
     throw std::invalid_argument("histogram " + fam.desc->name + ": wrong bucket count");
   }
-  Series& s = reg_->series_for(fam, labels, now_);
-  s.buckets.assign(buckets.begin(), buckets.end());
-  s.count = 0;
-  for (auto b : buckets) s.count += b;
-  s.sum = sum;
+  std::string& key = reg_->overflowed_key_;
+  key.clear();
+  Series& s = reg_->series_for(fam, labels, now_, &key);
+  if (key.empty()) {
+    s.buckets.assign(buckets.begin(), buckets.end());
+    s.count = 0;
+    for (auto b : buckets) s.count += b;
+    s.sum = sum;
+    return;
+  }
+  // The overflow series: add this key's increase, as for counters. A bucket
+  // below its last value means the key's histogram started over.
+  Contribution& c = reg_->contribution(fam, key, now_);
+  c.buckets.resize(buckets.size(), 0);
+  bool reset = sum < c.last;
+  for (size_t i = 0; i < buckets.size(); ++i) reset = reset || buckets[i] < c.buckets[i];
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    const uint64_t delta = reset ? buckets[i] : buckets[i] - c.buckets[i];
+    s.buckets[i] += delta;
+    s.count += delta;
+  }
+  s.sum += reset ? sum : sum - c.last;
+  c.buckets.assign(buckets.begin(), buckets.end());
+  c.last = sum;
 }
 
 void Registry::expire_locked(uint64_t now) {

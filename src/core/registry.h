@@ -10,7 +10,8 @@
 //
 // Counters stay monotonic through the overflow series: set() of an absolute
 // value (what every kernel-aggregated counter does) adds the key's increase
-// since its last set() to the overflow series instead of overwriting it, and
+// since its last set() to the overflow series instead of overwriting it (and
+// set_histogram() its increase per bucket), and
 // a key that stops being set (its kernel map entry went away) keeps its last
 // contribution. A series that stops being set keeps its last value until it
 // expires.
@@ -108,8 +109,10 @@ class Registry {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   // What an overflowed key last set() into a counter's overflow series.
+  // (Histograms: the last buckets and sum set_histogram() gave.)
   struct Contribution {
     double last = 0;
+    std::vector<uint64_t> buckets;
     uint64_t updated_mono_ns = 0;
   };
   struct Family {
@@ -123,6 +126,8 @@ class Registry {
     std::unordered_map<std::string, Contribution, StringHash, std::equal_to<>> contributions;
   };
   static constexpr size_t kMaxContributions = 1u << 16;
+  // The overflowed key's record, created (within the bound) when new.
+  Contribution& contribution(Family& fam, const std::string& key, uint64_t now);
 
   // The series for `labels`, or the overflow series when the metric is at
   // its cap; then `*overflowed_key`, when given, receives the labels' key.

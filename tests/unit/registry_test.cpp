@@ -195,3 +195,47 @@ TEST(Registry, OverflowContributionsExpireWithTheirKeys) {
 
 }  // namespace
 }  // namespace ksight::core
+
+namespace ksight::core {
+namespace {
+
+// The same for kernel-aggregated histograms (runqlat, syscalls per cgroup):
+// set_histogram() past the cap overwrote the overflow series' buckets.
+TEST(Registry, OverflowHistogramOfSetHistogramIsMonotonic) {
+  Registry reg({.default_max_series = 100, .series_ttl_ns = 0});
+  auto id = reg.add({.name = "h_seconds",
+                     .help = "h",
+                     .kind = MetricKind::histogram,
+                     .label_names = {"cgroup_id"},
+                     .bounds = {1, 2},
+                     .max_series = 1});
+  auto set = [&](std::string_view k, std::vector<uint64_t> b, double sum, uint64_t now) {
+    std::string_view l[] = {k};
+    reg.write(now).set_histogram(id, l, b, sum);
+  };
+  auto overflow = [&](uint64_t now) {
+    const auto snap = reg.collect(now);
+    for (const auto& s : family(snap, "h_seconds").series)
+      if (s.labels[0] == kOverflowLabel) return s;
+    return SeriesSnapshot{};
+  };
+  set("1", {1, 1, 1}, 3, 1);
+  set("2", {10, 0, 0}, 5, 1);  // overflow
+  set("3", {0, 4, 0}, 6, 1);   // overflow
+  auto o = overflow(1);
+  EXPECT_EQ(o.buckets, (std::vector<uint64_t>{10, 4, 0}));
+  EXPECT_EQ(o.count, 14u);
+  EXPECT_EQ(o.sum, 11);
+  set("2", {12, 0, 1}, 9, 2);  // +2, +1
+  o = overflow(2);
+  EXPECT_EQ(o.buckets, (std::vector<uint64_t>{12, 4, 1}));
+  EXPECT_EQ(o.count, 17u);
+  EXPECT_EQ(o.sum, 15);
+  set("3", {0, 1, 0}, 1, 3);  // deleted and re-created: all of it is new
+  o = overflow(3);
+  EXPECT_EQ(o.buckets, (std::vector<uint64_t>{12, 5, 1}));
+  EXPECT_EQ(o.count, 18u);
+}
+
+}  // namespace
+}  // namespace ksight::core

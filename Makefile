@@ -1,12 +1,13 @@
 # The two commands of the README's Quick start, and a few more for developers.
 #   make run    install what is missing, build, start the daemon on the embedded default
 #   make test   the same set-up, then the whole suite (unit + BPF integration)
+#   make release-check   the packagers' builds: Release, and Debian's hardening flags
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
-.PHONY: all setup configure build run test unit-test kernel-matrix bench bench-probes format clean fuzz sanitize tsan
+.PHONY: all setup configure build run test unit-test kernel-matrix bench bench-probes format clean fuzz sanitize tsan release-check
 
 all: build
 
@@ -14,7 +15,7 @@ setup:
 	@scripts/setup
 
 configure: setup
-	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DKSIGHT_WERROR=ON >/dev/null
 
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
@@ -80,6 +81,18 @@ tsan: setup
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' | grep -vE '^(bpf|include/ksight/abi)/')
+
+# The builds a packager makes, warnings as errors so a new one shows here first:
+# Release (-O3), and RelWithDebInfo with Debian's hardening flags
+# (dpkg-buildflags: -O2, _FORTIFY_SOURCE, stack protector, relro).
+release-check: setup
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DKSIGHT_WERROR=ON >/dev/null
+	cmake --build build-release -j $(JOBS)
+	cmake -S . -B build-hardened -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSIGHT_WERROR=ON \
+	  -DCMAKE_CXX_FLAGS="$$(dpkg-buildflags --get CPPFLAGS) $$(dpkg-buildflags --get CXXFLAGS)" \
+	  -DCMAKE_C_FLAGS="$$(dpkg-buildflags --get CPPFLAGS) $$(dpkg-buildflags --get CFLAGS)" \
+	  -DCMAKE_EXE_LINKER_FLAGS="$$(dpkg-buildflags --get LDFLAGS)" >/dev/null
+	cmake --build build-hardened -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD_DIR) build-fuzz build-asan build-tsan

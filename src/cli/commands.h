@@ -32,6 +32,7 @@ struct TraceFlags {
   std::string cgroup;                // cgroup v2 path
   bool failed = false;               // only failures
   std::vector<std::string> command;  // -- CMD ARGS...: run it, trace its tree
+  std::string user;                  // run CMD as this user
   uint64_t count = 0;
   std::string by;              // break histograms and counters down by this key
   uint64_t rate_limit = 0;     // records/s per probe, in the kernel; 0: none

@@ -16,6 +16,7 @@ void block_stop_signals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // a closed stdout pipe is an error return, not death
 }
@@ -25,6 +26,7 @@ int wait_for_signal(std::chrono::milliseconds timeout) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   timespec ts{static_cast<time_t>(timeout.count() / 1000),
               static_cast<long>((timeout.count() % 1000) * 1'000'000)};
   int sig = sigtimedwait(&set, nullptr, &ts);
@@ -52,6 +54,8 @@ runtime::AgentOptions agent_options(const config::Config& c) {
   o.event_rate_burst = c.events.rate_burst;
   o.profile_frequency_hz = static_cast<uint32_t>(c.profile.frequency_hz);
   o.disabled_features.insert(c.disable_features.begin(), c.disable_features.end());
+  o.cgroup_map_entries = static_cast<uint32_t>(c.cgroups.map_entries);
+  o.cgroup_prune_interval_ns = c.cgroups.prune_interval_ns;
   return o;
 }
 

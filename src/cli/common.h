@@ -14,10 +14,10 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // runtime failure
 inline constexpr int kExitUsage = 2;    // bad flags, bad config, unknown probe
 
-// Blocks SIGINT and SIGTERM in this thread and every thread it starts later,
+// Blocks SIGINT, SIGTERM and SIGHUP in this thread and every thread it starts later,
 // so they are taken only by wait_for_signal(). Call before starting threads.
 void block_stop_signals();
-// Waits up to `timeout` for SIGINT/SIGTERM; returns the signal or 0.
+// Waits up to `timeout` for SIGINT/SIGTERM/SIGHUP; returns the signal or 0.
 int wait_for_signal(std::chrono::milliseconds timeout);
 
 void setup_logging(const std::string& level);

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "core/text.h"
+
 namespace ksight::cli {
 
 namespace {
@@ -55,7 +57,9 @@ size_t print_log2_histograms(std::FILE* out, const std::vector<core::FamilySnaps
     std::map<std::string, core::SeriesSnapshot> groups;
     for (const auto& s : fam.series) {
       if (s.count == 0) continue;
-      std::string key = by_index < 0 ? "" : s.labels[static_cast<size_t>(by_index)];
+      // Label values come from the kernel (comm, paths): escaped for the terminal.
+      std::string key;
+      if (by_index >= 0) core::append_terminal_safe(key, s.labels[static_cast<size_t>(by_index)]);
       auto [it, fresh] = groups.try_emplace(key);
       core::SeriesSnapshot& g = it->second;
       if (fresh) g.buckets.assign(s.buckets.size(), 0);
@@ -88,10 +92,9 @@ size_t print_counter_table(std::FILE* out, const std::vector<core::FamilySnapsho
     std::map<std::vector<std::string>, double> rows;
     for (const auto& s : fam.series) {
       std::vector<std::string> key;
-      if (by_index >= 0) {
-        key.push_back(s.labels[static_cast<size_t>(by_index)]);
-      } else {
-        key = s.labels;
+      for (size_t i = 0; i < s.labels.size(); ++i) {
+        if (by_index >= 0 && i != static_cast<size_t>(by_index)) continue;
+        core::append_terminal_safe(key.emplace_back(), s.labels[i]);
       }
       rows[key] += s.value;
     }

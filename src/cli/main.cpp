@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
   trace_cmd->add_option("--cgroup", trace.cgroup,
                         "only processes in this cgroup v2 (path under the cgroup2 mount)");
   trace_cmd->add_flag("--failed", trace.failed, "only failures: non-zero exits, failed opens");
+  trace_cmd->add_option("--user", trace.user,
+                        "run -- CMD as this user (name or uid), with its groups");
   // CLI11 wraps "-3" into a 64-bit unsigned: negative counts are refused here.
   trace_cmd->add_option("-n,--count", trace.count, "stop after printing this many events")
       ->check(CLI::NonNegativeNumber);

@@ -52,7 +52,8 @@ int run_probes(const ProbesFlags& flags) {
                   target.c_str(), notes.c_str());
     }
   }
-  if (flags.json) std::printf("%s\n", out.dump(2).c_str());
+  if (flags.json)
+    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   return kExitOk;
 }
 

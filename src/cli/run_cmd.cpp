@@ -16,6 +16,7 @@
 #include "export/jsonlines.h"
 #include "export/otlp.h"
 #include "export/otlp_http.h"
+#include "export/output_file.h"
 #include "version.h"
 
 namespace ksight::cli {
@@ -64,7 +65,10 @@ std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
   }
   if (f.otlp_gzip) c.otlp.gzip = true;
   if (!f.events_file.empty()) c.events.file = f.events_file;
-  if (!f.probes.empty()) c.probes = split_list(f.probes);
+  if (!f.probes.empty()) {
+    c.probes = split_list(f.probes);
+    if (auto note = config::dedupe_probes(c.probes); !note.empty()) c.notes.push_back("--" + note);
+  }
   if (!f.log_level.empty()) c.log_level = f.log_level;
   if (f.force_perf_buffer) c.channel.force_perf_buffer = true;
   for (const auto& d : f.disable_features)
@@ -94,8 +98,9 @@ class OtlpOutput {
  public:
   OtlpOutput(const config::Config& c, core::Registry& reg) : reg_(reg), resource_(resource()) {
     if (!c.otlp.file.empty()) {
-      file_ = c.otlp.file == "-" ? stdout : std::fopen(c.otlp.file.c_str(), "a");
-      if (!file_) throw std::runtime_error("cannot open OTLP file " + c.otlp.file);
+      auto f = exporters::OutputFile::open(c.otlp.file);
+      if (!f) throw std::runtime_error("OTLP file: " + f.error());
+      file_ = std::move(*f);
     }
     if (!c.otlp.endpoint.empty()) {
       http_ = std::make_unique<exporters::OtlpHttpExporter>(exporters::OtlpHttpOptions{
@@ -111,10 +116,10 @@ class OtlpOutput {
   }
   ~OtlpOutput() {
     if (refresher_) reg_.remove_refresher(*refresher_);
-    if (file_ && file_ != stdout) std::fclose(file_);
   }
   bool enabled() const { return file_ || http_; }
   exporters::OtlpLogBuffer& logs() { return logs_; }
+  exporters::OutputFile* file() { return file_.get(); }
 
   void export_now() {
     // One clock reading for both: series start times and the export time are
@@ -124,9 +129,10 @@ class OtlpOutput {
         exporters::otlp_metrics_json(reg_.collect(now), resource_, core::mono_to_unix_ns(now));
     std::string logs = logs_.take_json(resource_);
     if (file_) {
-      std::fprintf(file_, "%s\n", metrics.c_str());
-      if (!logs.empty()) std::fprintf(file_, "%s\n", logs.c_str());
-      std::fflush(file_);
+      // A failed write (disk full) loses this document, is counted in
+      // ksight_export_write_errors_total, and the next export tries again.
+      file_->write(metrics + "\n");
+      if (!logs.empty()) file_->write(logs + "\n");
     }
     if (http_) {
       http_->enqueue(exporters::OtlpSignal::metrics, std::move(metrics));
@@ -183,24 +189,36 @@ class OtlpOutput {
   core::Registry& reg_;
   exporters::OtlpResource resource_;
   exporters::OtlpLogBuffer logs_{16u << 20};
-  std::FILE* file_ = nullptr;
+  std::unique_ptr<exporters::OutputFile> file_;
   std::unique_ptr<exporters::OtlpHttpExporter> http_;
   std::optional<size_t> refresher_;
   std::chrono::milliseconds shutdown_budget_{5000};
 };
 
-// What /readyz reports: ready once every configured probe is attached.
+// What /readyz reports: ready once every configured probe is attached, and
+// while the agent's reader and dispatcher threads are alive.
 class ReadyState {
  public:
-  void set(std::vector<runtime::ProbeStatus> status) {
+  void set(std::vector<runtime::ProbeStatus> status, const runtime::Agent* agent) {
     std::lock_guard lock(mu_);
     status_ = std::move(status);
+    agent_ = agent;
     started_ = true;
+  }
+  void clear_agent() {
+    std::lock_guard lock(mu_);
+    agent_ = nullptr;
   }
   exporters::Readiness get() const {
     std::lock_guard lock(mu_);
     if (!started_) return {false, "probes are loading\n"};
     exporters::Readiness r{true, {}};
+    if (agent_) {
+      if (auto h = agent_->health(core::mono_ns()); !h.ok) {
+        r.ready = false;
+        r.detail += h.detail;
+      }
+    }
     for (const auto& s : status_) {
       if (!s.up) {
         r.ready = false;
@@ -213,6 +231,7 @@ class ReadyState {
  private:
   mutable std::mutex mu_;
   bool started_ = false;
+  const runtime::Agent* agent_ = nullptr;
   std::vector<runtime::ProbeStatus> status_;
 };
 
@@ -223,6 +242,7 @@ int run_daemon(const RunFlags& flags) {
   if (!cfg) return fail(kExitUsage, cfg.error());
   const config::Config& c = *cfg;
   setup_logging(c.log_level);
+  for (const auto& note : c.notes) spdlog::warn("{}", note);
   block_stop_signals();
 
   core::Registry registry(
@@ -230,12 +250,13 @@ int run_daemon(const RunFlags& flags) {
                               .series_ttl_ns = c.metrics.series_ttl_ns});
 
   std::vector<core::EventSink*> sinks;
-  std::FILE* events_out = nullptr;
+  std::unique_ptr<exporters::OutputFile> events_out;
   std::unique_ptr<exporters::JsonLinesSink> json_sink;
   if (!c.events.file.empty()) {
-    events_out = c.events.file == "-" ? stdout : std::fopen(c.events.file.c_str(), "a");
-    if (!events_out) return fail(kExitFailure, "cannot open events file " + c.events.file);
-    json_sink = std::make_unique<exporters::JsonLinesSink>(events_out);
+    auto f = exporters::OutputFile::open(c.events.file);
+    if (!f) return fail(kExitFailure, "events file: " + f.error());
+    events_out = std::move(*f);
+    json_sink = std::make_unique<exporters::JsonLinesSink>(*events_out);
     sinks.push_back(json_sink.get());
   }
   std::unique_ptr<OtlpOutput> otlp;
@@ -244,16 +265,32 @@ int run_daemon(const RunFlags& flags) {
   } catch (const std::exception& e) {
     return fail(kExitFailure, e.what());
   }
-  if (otlp->enabled()) {
-    sinks.push_back(&otlp->logs());
+  if (otlp->enabled()) sinks.push_back(&otlp->logs());
+  if (json_sink || otlp->enabled()) {
     auto dropped = registry.add({.name = "ksight_export_dropped_events_total",
-                                 .help = "Events an exporter dropped because its buffer was full.",
+                                 .help = "Events an exporter dropped: otlp_logs (its buffer was "
+                                         "full), events_file (the write failed, e.g. disk full).",
                                  .kind = core::MetricKind::counter,
                                  .label_names = {"exporter"},
                                  .expires = false});
-    auto* logs = &otlp->logs();
-    registry.add_refresher([dropped, logs](core::Registry::Writer& w) {
-      w.set(dropped, {"otlp_logs"}, static_cast<double>(logs->dropped()));
+    auto write_errors = registry.add({.name = "ksight_export_write_errors_total",
+                                      .help = "Failed writes to an output file (events_file, "
+                                              "otlp_file), e.g. because the disk is full.",
+                                      .kind = core::MetricKind::counter,
+                                      .label_names = {"output"},
+                                      .expires = false});
+    auto* logs = otlp->enabled() ? &otlp->logs() : nullptr;
+    auto* otlp_file = otlp->file();
+    auto* events = events_out.get();
+    auto* json = json_sink.get();
+    registry.add_refresher([=](core::Registry::Writer& w) {
+      if (logs) w.set(dropped, {"otlp_logs"}, static_cast<double>(logs->dropped()));
+      if (json) {
+        w.set(dropped, {"events_file"}, static_cast<double>(json->dropped()));
+        w.set(write_errors, {"events_file"}, static_cast<double>(events->write_errors()));
+      }
+      if (otlp_file)
+        w.set(write_errors, {"otlp_file"}, static_cast<double>(otlp_file->write_errors()));
     });
   }
 
@@ -280,7 +317,7 @@ int run_daemon(const RunFlags& flags) {
 
   auto agent = runtime::Agent::start(agent_options(c), registry, sinks);
   if (!agent) return fail(kExitFailure, agent.error() + privilege_hint(agent.error()));
-  ready.set((*agent)->status());
+  ready.set((*agent)->status(), agent->get());
   spdlog::info("ksight {} running: /metrics on {}{} (port {}), event channel {}", KSIGHT_VERSION,
                server->tls() ? "https://" : "", c.listen, server->port(),
                bpf::to_string((*agent)->channel_kind()));
@@ -288,7 +325,20 @@ int run_daemon(const RunFlags& flags) {
   const uint64_t interval = c.otlp.interval_ns;
   uint64_t next_export = core::mono_ns() + interval;
   int sig = 0;
-  while ((sig = wait_for_signal(std::chrono::milliseconds(100))) == 0) {
+  for (;;) {
+    sig = wait_for_signal(std::chrono::milliseconds(100));
+    if (sig == SIGHUP) {
+      // logrotate renamed the files: new writes go to new ones (no copytruncate needed).
+      for (auto* f : {events_out.get(), otlp->file()}) {
+        if (!f) continue;
+        if (auto r = f->reopen(); !r)
+          spdlog::error("SIGHUP: {}", r.error());
+        else
+          spdlog::info("SIGHUP: reopened {}", f->path());
+      }
+      sig = 0;
+    }
+    if (sig) break;
     if (otlp->enabled() && core::mono_ns() >= next_export) {
       otlp->export_now();
       next_export += interval;
@@ -297,9 +347,8 @@ int run_daemon(const RunFlags& flags) {
   spdlog::info("received {}, detaching", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*agent)->stop();
   if (otlp->enabled()) otlp->finish();  // the final state, with every event read before stop
-  if (events_out) std::fflush(events_out);
+  ready.clear_agent();
   agent->reset();  // detach and unload before the exporters go
-  if (events_out && events_out != stdout) std::fclose(events_out);
   return kExitOk;
 }
 

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/text.h"
+
 namespace ksight::cli {
 
 namespace {
@@ -154,7 +156,9 @@ std::string render_top(std::vector<TopRow> rows, TopGroup group, TopColumn sort,
   out += '\n';
   for (size_t i = 0; i < rows.size() && i < max_rows; ++i) {
     const TopRow& r = rows[i];
-    std::string name = r.name;
+    // A comm or a cgroup path is whatever a process chose: no escapes reach the terminal.
+    std::string name;
+    core::append_terminal_safe(name, r.name);
     const size_t width = by_process ? 16 : 40;
     if (name.size() > width) name = "..." + name.substr(name.size() - width + 3);
     std::snprintf(buf, sizeof(buf), "%-*s %-*s", by_process ? 8 : 14, r.key.c_str(),

@@ -1,6 +1,11 @@
 // ksight trace: one-shot tracing from a shell.
 #include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,22 +31,67 @@ namespace ksight::cli {
 
 namespace {
 
+// Who `--user NAME` runs the command as; looked up before fork (NSS is not
+// safe to call in the child of a threaded process).
+struct Credentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+std::expected<Credentials, std::string> resolve_user(const std::string& user) {
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  int err = ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (!found && !user.empty() && user.find_first_not_of("0123456789") == std::string::npos)
+    err = ::getpwuid_r(static_cast<uid_t>(std::stoul(user)), &pw, buf.data(), buf.size(), &found);
+  if (!found)
+    return std::unexpected("no user '" + user + "'" +
+                           (err ? std::string(": ") + std::strerror(err) : ""));
+  Credentials c{pw.pw_uid, pw.pw_gid, {}};
+  int n = 64;
+  c.groups.resize(static_cast<size_t>(n));
+  if (::getgrouplist(pw.pw_name, pw.pw_gid, c.groups.data(), &n) < 0) {
+    c.groups.resize(static_cast<size_t>(n));
+    ::getgrouplist(pw.pw_name, pw.pw_gid, c.groups.data(), &n);
+  }
+  c.groups.resize(static_cast<size_t>(std::max(n, 0)));
+  return c;
+}
+
 // The command of `ksight trace ... -- CMD`: forked at once, held before exec
-// until the probes are attached (so its first exec is seen), then released.
+// until the tracer says go (its cgroup is set up and the probes attached, so
+// its first exec is seen). It never runs unless told to: when the tracer
+// gives up (an error, or it dies) the gate closes without a go and the child
+// exits. It dies with the tracer (PR_SET_PDEATHSIG), even by SIGKILL.
 class CommandChild {
  public:
-  static std::expected<CommandChild, std::string> spawn(const std::vector<std::string>& argv) {
+  static std::expected<CommandChild, std::string> spawn(const std::vector<std::string>& argv,
+                                                        const std::optional<Credentials>& creds) {
     int gate[2];
     if (::pipe2(gate, O_CLOEXEC) != 0)
       return std::unexpected(std::string("pipe: ") + std::strerror(errno));
+    const pid_t tracer = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) return std::unexpected(std::string("fork: ") + std::strerror(errno));
     if (pid == 0) {
       ::close(gate[1]);
-      char b;
-      // EOF on the gate: released. Our parent's blocked signals must not stay blocked.
-      while (::read(gate[0], &b, 1) < 0 && errno == EINTR) {
+      // Credentials first: changing them clears the parent-death signal.
+      if (creds && (::setgroups(creds->groups.size(), creds->groups.data()) != 0 ||
+                    ::setgid(creds->gid) != 0 || ::setuid(creds->uid) != 0)) {
+        std::fprintf(stderr, "ksight: cannot become uid %u: %s\n", creds->uid,
+                     std::strerror(errno));
+        ::_exit(126);
       }
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != tracer) ::_exit(127);  // the tracer died before prctl
+      char go = 0;
+      ssize_t n;
+      while ((n = ::read(gate[0], &go, 1)) < 0 && errno == EINTR) {
+      }
+      if (n != 1 || go != 'g') ::_exit(127);  // the tracer gave up: never run the command
+      // Our parent's blocked signals must not stay blocked.
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -58,7 +108,7 @@ class CommandChild {
   CommandChild(CommandChild&& o) noexcept
       : pid_(std::exchange(o.pid_, -1)), gate_(std::exchange(o.gate_, -1)), status_(o.status_) {}
   ~CommandChild() {
-    release();
+    close_gate();  // without a go: the command exits unrun
     if (pid_ > 0 && !status_) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
@@ -66,9 +116,12 @@ class CommandChild {
   }
 
   pid_t pid() const { return pid_; }
+  // Lets the command exec.
   void release() {
-    if (gate_ >= 0) ::close(gate_);
-    gate_ = -1;
+    if (gate_ >= 0 && ::write(gate_, "g", 1) != 1) {
+      // The child has gone already: poll() reports how.
+    }
+    close_gate();
   }
   void signal(int sig) const {
     if (!status_) ::kill(pid_, sig);
@@ -90,10 +143,22 @@ class CommandChild {
 
  private:
   CommandChild(pid_t pid, int gate) : pid_(pid), gate_(gate) {}
+  void close_gate() {
+    if (gate_ >= 0) ::close(gate_);
+    gate_ = -1;
+  }
   pid_t pid_;
   int gate_;
   std::optional<int> status_;
 };
+
+// True once the reader of a pipe on standard output has gone (`| head -1`):
+// the write end then polls POLLERR, so the trace ends even when no event
+// comes to fail a write.
+bool stdout_reader_gone() {
+  pollfd p{STDOUT_FILENO, 0, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
 
 }  // namespace
 
@@ -106,6 +171,7 @@ int run_trace(const TraceFlags& flags) {
       if (!item.empty()) names.push_back(item);
   }
   if (names.empty()) return fail(kExitUsage, "trace: name at least one probe (see ksight probes)");
+  const std::string repeated = config::dedupe_probes(names);
   for (const auto& n : names) {
     if (!probes::find_probe(n)) {
       std::string msg = "unknown probe '" + n + "'";
@@ -160,18 +226,37 @@ int run_trace(const TraceFlags& flags) {
     cgroup = *id;
   }
 
+  std::optional<Credentials> creds;
+  if (!flags.user.empty()) {
+    if (flags.command.empty()) return fail(kExitUsage, "--user needs a command: -- CMD ARGS...");
+    auto c = resolve_user(flags.user);
+    if (!c) return fail(kExitUsage, "--user: " + c.error());
+    creds = *c;
+  }
+
   setup_logging(flags.log_level);
+  if (!repeated.empty()) spdlog::warn("{}", repeated);
   block_stop_signals();
 
   // -- CMD: the command runs in a cgroup of its own, created here, so the
   // kernel-side filter follows it and every descendant with one comparison.
+  // It is a child of our own cgroup, so the command keeps the limits of the
+  // slice it was started from (on a hybrid host: in the v2 hierarchy).
   std::optional<runtime::ScopedCgroup> scope;
   std::optional<CommandChild> child;
   if (!flags.command.empty()) {
-    auto cg = runtime::ScopedCgroup::create("ksight-trace-" + std::to_string(::getpid()));
+    auto parent = runtime::own_cgroup_dir();
+    if (!parent) return fail(kExitFailure, parent.error());
+    // Cgroups of tracers that were SIGKILLed, here and where older versions
+    // put them (the root).
+    size_t stale = runtime::remove_stale_trace_cgroups(*parent);
+    if (std::string root = runtime::cgroup2_mount(); root != *parent)
+      stale += runtime::remove_stale_trace_cgroups(root);
+    if (stale) spdlog::info("removed {} cgroups left by earlier traces", stale);
+    auto cg = runtime::ScopedCgroup::create(*parent, "ksight-trace-" + std::to_string(::getpid()));
     if (!cg) return fail(kExitFailure, cg.error());
     scope.emplace(std::move(*cg));
-    auto c = CommandChild::spawn(flags.command);
+    auto c = CommandChild::spawn(flags.command, creds);
     if (!c) return fail(kExitFailure, c.error());
     child.emplace(std::move(*c));
     if (auto r = scope->add(child->pid()); !r) return fail(kExitFailure, r.error());
@@ -258,6 +343,7 @@ int run_trace(const TraceFlags& flags) {
       break;
     }
     if (printer.limit_reached()) break;
+    if (printer.output_error() || stdout_reader_gone()) break;
     if (deadline && core::mono_ns() >= deadline) break;
     if (next_print && core::mono_ns() >= next_print && !aggregates.empty()) {
       print_histograms();
@@ -265,7 +351,11 @@ int run_trace(const TraceFlags& flags) {
     }
   }
   (*agent)->stop();
-  if (!aggregates.empty()) print_histograms();
+  // A closed pipe ends the trace like --count does, with status 0 (or the
+  // command's): the reader had what it wanted. Any other write error is a
+  // failure.
+  const int out_err = stdout_reader_gone() ? EPIPE : printer.output_error();
+  if (!aggregates.empty() && !out_err) print_histograms();
   std::fflush(stdout);
   // The summary: what was printed, what was lost and why.
   std::string why;
@@ -283,9 +373,11 @@ int run_trace(const TraceFlags& flags) {
                static_cast<unsigned long long>(printer.printed()),
                static_cast<unsigned long long>(lost_total), why.c_str());
   if (child && !child->exited()) {
-    child->signal(SIGTERM);  // --count or --duration ended the trace first
+    child->signal(SIGTERM);  // --count, --duration or a closed output ended the trace first
     exit_code = child->wait();
   }
+  if (out_err && out_err != EPIPE)
+    return fail(kExitFailure, std::string("writing the output: ") + std::strerror(out_err));
   return exit_code;
 }
 

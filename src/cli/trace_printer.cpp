@@ -1,7 +1,9 @@
 #include "cli/trace_printer.h"
 
+#include <cerrno>
 #include <ctime>
 
+#include "core/text.h"
 #include "export/json_text.h"
 #include "export/jsonlines.h"
 
@@ -18,7 +20,8 @@ int column_width(std::string_view key) {
 
 void append_value(std::string& out, const core::Field& f) {
   if (f.type == core::Field::Type::str) {
-    out.append(f.s);
+    // Paths and argv are whatever a process chose: no escapes reach the terminal.
+    core::append_terminal_safe(out, f.s);
   } else if (f.type == core::Field::Type::f64) {
     char buf[32];
     std::snprintf(buf, sizeof(buf), "%.3f", f.d);
@@ -72,11 +75,25 @@ void TracePrinter::header() {
     }
   }
   while (!h.empty() && h.back() == ' ') h.pop_back();
-  std::fprintf(out_, "%s\n", h.c_str());
+  pending_ += h;
+  pending_.push_back('\n');
+}
+
+void TracePrinter::on_batch_end() {
+  if (pending_.empty() || output_error_.load()) {
+    pending_.clear();
+    return;
+  }
+  // SIGPIPE is ignored (common.cpp): a reader that went away is EPIPE here.
+  errno = 0;
+  const size_t want = pending_.size();
+  const size_t n = std::fwrite(pending_.data(), 1, want, out_);
+  pending_.clear();
+  if (n != want || std::fflush(out_) != 0) output_error_ = errno ? errno : EIO;
 }
 
 void TracePrinter::on_event(const core::EventView& ev) {
-  if (limit_reached()) return;
+  if (limit_reached() || output_error_.load()) return;
   if (!header_done_) header();
   if (format_ == Format::json) {
     exporters::render_json_event(ev, line_);
@@ -99,7 +116,7 @@ void TracePrinter::on_event(const core::EventView& ev) {
     exporters::append_number(line_, ev.pid);
     pad(line_, s, 7);
     s = line_.size();
-    line_.append(ev.comm);
+    core::append_terminal_safe(line_, ev.comm);
     pad(line_, s, 16);
     if (columns_.empty()) {
       for (size_t i = 0; i < ev.field_count; ++i) {
@@ -122,7 +139,7 @@ void TracePrinter::on_event(const core::EventView& ev) {
     while (!line_.empty() && line_.back() == ' ') line_.pop_back();
   }
   line_.push_back('\n');
-  std::fwrite(line_.data(), 1, line_.size(), out_);
+  pending_ += line_;
   printed_.fetch_add(1);
 }
 

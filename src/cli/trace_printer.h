@@ -19,11 +19,18 @@ class TracePrinter final : public core::EventSink {
   TracePrinter(std::FILE* out, Format format, std::span<const std::string_view> columns,
                uint64_t limit);
 
+  // Formats into a buffer: on_event runs under the registry lock, so it must
+  // not block on a slow or stopped reader of the output.
   void on_event(const core::EventView& ev) override;
-  void on_batch_end() override { std::fflush(out_); }
+  // Writes the batch, outside the lock.
+  void on_batch_end() override;
 
   uint64_t printed() const { return printed_.load(); }
   bool limit_reached() const { return limit_ && printed_.load() >= limit_; }
+  // The output could not be written (the reader of a pipe went away, the
+  // disk is full): the errno, or 0 while all is well. Nothing is printed
+  // after a failure.
+  int output_error() const { return output_error_.load(); }
 
  private:
   void header();
@@ -32,6 +39,8 @@ class TracePrinter final : public core::EventSink {
   std::span<const std::string_view> columns_;
   uint64_t limit_;
   std::atomic<uint64_t> printed_{0};
+  std::atomic<int> output_error_{0};
+  std::string pending_;  // formatted, not yet written
   bool header_done_ = false;
   std::string line_;
 };

@@ -124,6 +124,14 @@ class Applier {
         if (!section(key, v, {"frequency"})) return error();
         if (v["frequency"] && !count(key + ".frequency", v["frequency"], c.profile.frequency_hz))
           return error();
+      } else if (key == "cgroups") {
+        if (!section(key, v, {"map_entries", "prune_interval"})) return error();
+        if (v["map_entries"] &&
+            !count(key + ".map_entries", v["map_entries"], c.cgroups.map_entries))
+          return error();
+        if (v["prune_interval"] &&
+            !duration(key + ".prune_interval", v["prune_interval"], c.cgroups.prune_interval_ns))
+          return error();
       } else if (key == "bpf_stats") {
         if (!boolean(key, v, c.bpf_stats)) return error();
       } else if (key == "disable_features") {
@@ -133,7 +141,7 @@ class Applier {
       } else {
         return fail(key,
                     "a known key (listen, probes, channel, queue, metrics, web, otlp, events, "
-                    "profile, bpf_stats, disable_features, log_level)",
+                    "profile, cgroups, bpf_stats, disable_features, log_level)",
                     "unknown key");
       }
     }
@@ -282,11 +290,29 @@ std::expected<Config, std::string> parse_config_text(std::string_view yaml,
   } catch (const YAML::Exception& e) {
     return std::unexpected(std::string(source) + ": " + e.msg);
   }
+  if (auto note = dedupe_probes(c.probes); !note.empty())
+    c.notes.push_back(std::string(source) + ": " + note);
   if (auto r = validate(c, source); !r) return std::unexpected(r.error());
   return c;
 }
 
 }  // namespace
+
+std::string dedupe_probes(std::vector<std::string>& probes) {
+  std::set<std::string> seen, repeated;
+  std::vector<std::string> unique;
+  for (auto& p : probes) {
+    if (seen.insert(p).second)
+      unique.push_back(std::move(p));
+    else
+      repeated.insert(p);
+  }
+  probes = std::move(unique);
+  if (repeated.empty()) return {};
+  std::string list;
+  for (const auto& r : repeated) list += (list.empty() ? "" : ", ") + r;
+  return "probes: " + list + " listed more than once; attaching each once";
+}
 
 std::expected<Config, std::string> load_config_file(const std::string& path) {
   std::ifstream f(path);
@@ -334,6 +360,11 @@ std::expected<void, std::string> validate(const Config& c, std::string_view sour
   if (c.metrics.max_series_per_metric == 0)
     return bad("metrics.max_series_per_metric", "must be at least 1");
   if (c.otlp.interval_ns < 100'000'000) return bad("otlp.interval", "must be at least 100ms");
+  if (c.cgroups.map_entries != 0 &&
+      (c.cgroups.map_entries < 16 || c.cgroups.map_entries > (1u << 20)))
+    return bad("cgroups.map_entries", "must be 0 (built-in sizes) or between 16 and 1048576");
+  if (c.cgroups.prune_interval_ns != 0 && c.cgroups.prune_interval_ns < 100'000'000)
+    return bad("cgroups.prune_interval", "must be 0 (never) or at least 100ms");
   if (c.profile.frequency_hz == 0 || c.profile.frequency_hz > 10000)
     return bad("profile.frequency", "must be between 1 and 10000 (samples per second per CPU)");
   if (!c.otlp.endpoint.empty() && c.otlp.endpoint.rfind("http://", 0) != 0 &&

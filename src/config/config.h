@@ -58,9 +58,15 @@ struct Config {
   struct Profile {
     uint64_t frequency_hz = 99;
   } profile;
+  struct Cgroups {
+    uint64_t map_entries = 0;        // size of every per-cgroup kernel map; 0: built-in
+    uint64_t prune_interval_ns = 0;  // how often dead cgroups leave the maps; 0: never
+  } cgroups;
   bool bpf_stats = true;
   std::vector<std::string> disable_features;
   std::string log_level;
+  // Things worth one log line once logging is set up (e.g. a probe listed twice).
+  std::vector<std::string> notes;
 };
 
 // The YAML compiled into the binary (deploy/ksight.yaml).
@@ -71,6 +77,11 @@ std::string_view default_config_yaml();
 std::expected<Config, std::string> parse_config(std::string_view yaml, std::string_view source);
 std::expected<Config, std::string> load_config_file(const std::string& path);
 Config default_config();
+
+// Removes repeated probe names, keeping the first of each (a probe listed
+// twice would attach twice and count everything twice). Returns a one-line
+// note naming the repeats, or "" when there were none.
+std::string dedupe_probes(std::vector<std::string>& probes);
 
 // Checks values that parse but make no sense together.
 std::expected<void, std::string> validate(const Config& c, std::string_view source);

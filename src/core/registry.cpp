@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "core/text.h"
+
 namespace ksight::core {
 
 Registry::Registry(Options opts) : opts_(opts) {
@@ -47,12 +49,25 @@ void Registry::remove_refresher(size_t token) {
 }
 
 Registry::Series& Registry::series_for(Family& fam, std::span<const std::string_view> labels,
-                                       uint64_t now) {
+                                       uint64_t now, std::string* overflowed_key) {
   const auto& names = fam.desc->label_names;
   if (labels.size() != names.size()) {
     throw std::invalid_argument("metric " + fam.desc->name + " takes " +
                                 std::to_string(names.size()) + " labels, got " +
                                 std::to_string(labels.size()));
+  }
+  // Label values are text for every exporter: bytes that are not UTF-8 (a
+  // comm named with them, or a multibyte character cut by the kernel's 15
+  // bytes) become U+FFFD here, once, so no exposition or OTLP document can
+  // be rejected or make a JSON encoder throw.
+  std::vector<std::string> sanitized;
+  std::vector<std::string_view> sanitized_views;
+  for (auto v : labels) {
+    if (is_valid_utf8(v)) continue;
+    for (auto l : labels) sanitized.push_back(sanitize_utf8(l));
+    sanitized_views.assign(sanitized.begin(), sanitized.end());
+    labels = sanitized_views;
+    break;
   }
   // Key: label values joined by a byte that cannot appear in UTF-8 text.
   key_scratch_.clear();
@@ -65,6 +80,7 @@ Registry::Series& Registry::series_for(Family& fam, std::span<const std::string_
     std::vector<std::string_view> overflow_labels;
     if (fam.series.size() >= fam.max_series) {
       ++fam.overflowed;
+      if (overflowed_key) *overflowed_key = key_scratch_;
       key_scratch_.clear();
       for (size_t i = 0; i < names.size(); ++i) {
         key_scratch_.append(kOverflowLabel);
@@ -91,7 +107,34 @@ void Registry::Writer::add(FamilyId id, std::span<const std::string_view> labels
 }
 
 void Registry::Writer::set(FamilyId id, std::span<const std::string_view> labels, double value) {
-  reg_->series_for(reg_->families_.at(id), labels, now_).value = value;
+  Family& fam = reg_->families_.at(id);
+  if (fam.desc->kind != MetricKind::counter) {
+    reg_->series_for(fam, labels, now_).value = value;  // a gauge: the last value wins
+    return;
+  }
+  std::string& key = reg_->overflowed_key_;
+  key.clear();
+  Series& s = reg_->series_for(fam, labels, now_, &key);
+  if (key.empty()) {
+    s.value = value;
+    return;
+  }
+  // Many keys share the overflow series: each adds what it grew by.
+  Contribution& c = reg_->contribution(fam, key, now_);
+  // Below the last value: the key's counter started over (a map entry
+  // deleted and created again), so all of it is new.
+  s.value += value >= c.last ? value - c.last : value;
+  c.last = value;
+}
+
+Registry::Contribution& Registry::contribution(Family& fam, const std::string& key, uint64_t now) {
+  auto it = fam.contributions.find(std::string_view(key));
+  if (it == fam.contributions.end()) {
+    if (fam.contributions.size() >= kMaxContributions) fam.contributions.clear();
+    it = fam.contributions.emplace(key, Contribution{}).first;
+  }
+  it->second.updated_mono_ns = now;
+  return it->second;
 }
 
 void Registry::Writer::observe(FamilyId id, std::span<const std::string_view> labels,
@@ -112,21 +155,42 @@ void Registry::Writer::set_histogram(FamilyId id, std::span<const std::string_vi
   if (buckets.size() != fam.desc->bounds.size() + 1) {
     throw std::invalid_argument("histogram " + fam.desc->name + ": wrong bucket count");
   }
-  Series& s = reg_->series_for(fam, labels, now_);
-  s.buckets.assign(buckets.begin(), buckets.end());
-  s.count = 0;
-  for (auto b : buckets) s.count += b;
-  s.sum = sum;
+  std::string& key = reg_->overflowed_key_;
+  key.clear();
+  Series& s = reg_->series_for(fam, labels, now_, &key);
+  if (key.empty()) {
+    s.buckets.assign(buckets.begin(), buckets.end());
+    s.count = 0;
+    for (auto b : buckets) s.count += b;
+    s.sum = sum;
+    return;
+  }
+  // The overflow series: add this key's increase, as for counters. A bucket
+  // below its last value means the key's histogram started over.
+  Contribution& c = reg_->contribution(fam, key, now_);
+  c.buckets.resize(buckets.size(), 0);
+  bool reset = sum < c.last;
+  for (size_t i = 0; i < buckets.size(); ++i) reset = reset || buckets[i] < c.buckets[i];
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    const uint64_t delta = reset ? buckets[i] : buckets[i] - c.buckets[i];
+    s.buckets[i] += delta;
+    s.count += delta;
+  }
+  s.sum += reset ? sum : sum - c.last;
+  c.buckets.assign(buckets.begin(), buckets.end());
+  c.last = sum;
 }
 
 void Registry::expire_locked(uint64_t now) {
   if (opts_.series_ttl_ns == 0) return;
   for (auto& fam : families_) {
     if (!fam.desc->expires) continue;
-    std::erase_if(fam.series, [&](const auto& kv) {
+    auto stale = [&](const auto& kv) {
       return now > kv.second.updated_mono_ns &&
              now - kv.second.updated_mono_ns > opts_.series_ttl_ns;
-    });
+    };
+    std::erase_if(fam.series, stale);
+    std::erase_if(fam.contributions, stale);
   }
 }
 

@@ -7,6 +7,14 @@
 // counted; series that were not updated for the configured time-to-live are
 // dropped, so a node that ran ten thousand short-lived commands does not keep
 // ten thousand series forever.
+//
+// Counters stay monotonic through the overflow series: set() of an absolute
+// value (what every kernel-aggregated counter does) adds the key's increase
+// since its last set() to the overflow series instead of overwriting it (and
+// set_histogram() its increase per bucket), and
+// a key that stops being set (its kernel map entry went away) keeps its last
+// contribution. A series that stops being set keeps its last value until it
+// expires.
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -100,14 +108,31 @@ class Registry {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  // What an overflowed key last set() into a counter's overflow series.
+  // (Histograms: the last buckets and sum set_histogram() gave.)
+  struct Contribution {
+    double last = 0;
+    std::vector<uint64_t> buckets;
+    uint64_t updated_mono_ns = 0;
+  };
   struct Family {
     std::shared_ptr<const MetricDesc> desc;
     size_t max_series = 0;
     std::unordered_map<std::string, Series, StringHash, std::equal_to<>> series;
     uint64_t overflowed = 0;  // updates folded into the overflow series
+    // Counters: overflowed keys' last set() values, expiring like series;
+    // bounded (kMaxContributions), past which it starts over: the overflow
+    // series may then over-count, but it never goes backwards.
+    std::unordered_map<std::string, Contribution, StringHash, std::equal_to<>> contributions;
   };
+  static constexpr size_t kMaxContributions = 1u << 16;
+  // The overflowed key's record, created (within the bound) when new.
+  Contribution& contribution(Family& fam, const std::string& key, uint64_t now);
 
-  Series& series_for(Family& fam, std::span<const std::string_view> labels, uint64_t now);
+  // The series for `labels`, or the overflow series when the metric is at
+  // its cap; then `*overflowed_key`, when given, receives the labels' key.
+  Series& series_for(Family& fam, std::span<const std::string_view> labels, uint64_t now,
+                     std::string* overflowed_key = nullptr);
   void expire_locked(uint64_t now);
 
   Options opts_;
@@ -117,6 +142,7 @@ class Registry {
   size_t next_refresher_ = 0;
   FamilyId overflow_family_ = 0;
   std::string key_scratch_;  // reused to build lookup keys without allocating
+  std::string overflowed_key_;
   friend class Writer;
 };
 

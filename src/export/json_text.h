@@ -8,42 +8,14 @@
 #include <string_view>
 
 #include "core/event.h"
+#include "core/text.h"
 
 namespace ksight::exporters {
 
-inline void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c >= 0x80) {
-          // Kernel strings are bytes, not necessarily UTF-8: escape anything
-          // outside ASCII so every line stays valid JSON.
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
+// One JSON string escaper for every sink (core/text.h): valid UTF-8 verbatim,
+// invalid bytes as \u00HH by default, as U+FFFD where a consumer needs text.
+using core::append_json_string;
+using core::InvalidUtf8;
 
 template <class T>
 void append_number(std::string& out, T v) {

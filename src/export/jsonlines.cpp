@@ -42,8 +42,16 @@ void render_json_event(const core::EventView& ev, std::string& out) {
 
 void JsonLinesSink::on_event(const core::EventView& ev) {
   render_json_event(ev, line_);
-  line_.push_back('\n');
-  std::fwrite(line_.data(), 1, line_.size(), out_);
+  batch_ += line_;
+  batch_.push_back('\n');
+  ++batch_events_;
+}
+
+void JsonLinesSink::on_batch_end() {
+  if (batch_.empty()) return;
+  if (!out_.write(batch_)) dropped_.fetch_add(batch_events_, std::memory_order_relaxed);
+  batch_.clear();
+  batch_events_ = 0;
 }
 
 }  // namespace ksight::exporters

@@ -1,10 +1,14 @@
 #pragma once
 // Events as JSON lines: one object per event, fields flat, for jq and log
-// shippers. Output is buffered and flushed at the end of each batch.
-#include <cstdio>
+// shippers. Events are formatted into a buffer (on_event runs under the
+// registry lock) and written at the end of each batch, outside it, so a
+// stalled reader of the output never stalls a scrape.
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "core/event.h"
+#include "export/output_file.h"
 
 namespace ksight::exporters {
 
@@ -13,13 +17,18 @@ void render_json_event(const core::EventView& ev, std::string& out);
 
 class JsonLinesSink final : public core::EventSink {
  public:
-  explicit JsonLinesSink(std::FILE* out) : out_(out) { line_.reserve(2048); }
+  explicit JsonLinesSink(OutputFile& out) : out_(out) { line_.reserve(2048); }
   void on_event(const core::EventView& ev) override;
-  void on_batch_end() override { std::fflush(out_); }
+  void on_batch_end() override;
+  // Events that could not be written (disk full, a closed pipe).
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
-  std::FILE* out_;
+  OutputFile& out_;
   std::string line_;
+  std::string batch_;
+  uint64_t batch_events_ = 0;
+  std::atomic<uint64_t> dropped_{0};
 };
 
 }  // namespace ksight::exporters

@@ -90,7 +90,9 @@ std::string otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
                      {"scopeMetrics",
                       json::array({{{"scope", {{"name", "ksight"}, {"version", KSIGHT_VERSION}}},
                                     {"metrics", std::move(metrics)}}})}}})}};
-  return doc.dump();
+  // Label values are sanitized by the registry; replacing here too means a
+  // string from anywhere else can never make dump() throw.
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 void OtlpLogBuffer::on_event(const core::EventView& ev) {
@@ -103,7 +105,7 @@ void OtlpLogBuffer::on_event(const core::EventView& ev) {
   append_number(r, observed);
   // severityNumber 9 = SEVERITY_NUMBER_INFO
   r += "\",\"severityNumber\":9,\"severityText\":\"INFO\",\"body\":{\"stringValue\":";
-  append_json_string(r, ev.probe);
+  append_json_string(r, ev.probe, InvalidUtf8::replace);
   r += "},\"attributes\":[{\"key\":\"event.name\",\"value\":{\"stringValue\":\"ksight.";
   r.append(ev.probe);
   r += "\"}},{\"key\":\"process.pid\",\"value\":{\"intValue\":\"";
@@ -111,14 +113,14 @@ void OtlpLogBuffer::on_event(const core::EventView& ev) {
   r += "\"}},{\"key\":\"thread.id\",\"value\":{\"intValue\":\"";
   append_number(r, ev.tid);
   r += "\"}},{\"key\":\"process.command\",\"value\":{\"stringValue\":";
-  append_json_string(r, ev.comm);
+  append_json_string(r, ev.comm, InvalidUtf8::replace);
   r += "}},{\"key\":\"ksight.cgroup_id\",\"value\":{\"intValue\":\"";
   append_number(r, ev.cgroup_id);
   r += "\"}}";
   for (size_t i = 0; i < ev.field_count; ++i) {
     const core::Field& f = ev.fields[i];
     r += ",{\"key\":\"ksight.";
-    r.append(f.key);
+    r.append(f.key);  // field names are the probes' own identifiers
     r += "\",\"value\":{";
     switch (f.type) {
       case core::Field::Type::i64:
@@ -138,7 +140,7 @@ void OtlpLogBuffer::on_event(const core::EventView& ev) {
         break;
       case core::Field::Type::str:
         r += "\"stringValue\":";
-        append_json_string(r, f.s);
+        append_json_string(r, f.s, InvalidUtf8::replace);
         break;
     }
     r += "}}";
@@ -163,7 +165,8 @@ std::string OtlpLogBuffer::take_json(const OtlpResource& resource) {
     records_.reserve(records.capacity());
   }
   std::string out = "{\"resourceLogs\":[{\"resource\":{\"attributes\":";
-  out += attributes(resource.attributes).dump();
+  out += attributes(resource.attributes)
+             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   out += "},\"scopeLogs\":[{\"scope\":{\"name\":\"ksight\",\"version\":\"" KSIGHT_VERSION
          "\"},\"logRecords\":[";
   out += records;

@@ -14,7 +14,15 @@ namespace {
 class NumberedNames {
  public:
   NumberedNames(const char* prefix, size_t count, std::string_view unknown) : unknown_(unknown) {
-    for (size_t i = 0; i < count; ++i) names_.push_back(prefix + std::to_string(i));
+    // Appended, not `prefix + std::to_string(i)`: that operator+ inserts at the
+    // front of the temporary, where g++ 12 at -O3 sees a memcpy that "may
+    // overlap" (-Werror=restrict, GCC bug 105329, a false positive).
+    names_.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      std::string name(prefix);
+      name += std::to_string(i);
+      names_.push_back(std::move(name));
+    }
   }
   std::string_view operator()(int n) const {
     return n >= 0 && static_cast<size_t>(n) < names_.size() ? names_[static_cast<size_t>(n)]

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "probes/kernel_maps.h"
+#include "probes/rate_limit.h"
 #include "runtime/cgroup.h"
 
 namespace ksight::probes {
@@ -79,15 +80,35 @@ std::expected<bpf_link*, std::string> attach_cgroup_root(bpf_program* prog) {
 
 }  // namespace
 
+size_t LoadedObject::prune_cgroups(const std::function<bool(uint64_t)>& exists) const {
+  size_t pruned = 0;
+  for (const auto& cm : cgroup_maps_) {
+    bpf_map* m = map(std::string(cm.name).c_str());
+    if (!m) continue;
+    const size_t key_size = bpf_map__key_size(m);
+    if (cm.cgroup_offset + sizeof(uint64_t) > key_size) continue;
+    // Collect first: deleting while walking restarts the walk.
+    std::vector<std::byte> keys, key(key_size), next(key_size);
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(m, prev, next.data(), key_size) == 0) {
+      keys.insert(keys.end(), next.begin(), next.end());
+      key = next;
+      prev = key.data();
+    }
+    for (size_t off = 0; off < keys.size(); off += key_size) {
+      uint64_t id = 0;
+      std::memcpy(&id, keys.data() + off + cm.cgroup_offset, sizeof(id));
+      if (id == 0 || exists(id)) continue;  // 0: the overflow key, kept
+      if (bpf_map__delete_elem(m, keys.data() + off, key_size, 0) == 0) ++pruned;
+    }
+  }
+  return pruned;
+}
+
 std::pair<uint64_t, uint64_t> LoadedObject::rate_limit_ns(const LoadRequest& req) {
-  if (req.rate_limit == 0) return {0, 0};
-  // The kernel keeps one bucket per CPU (no atomics on the event path), so
-  // each CPU gets an equal share of the rate and of the burst.
-  const uint64_t cpus = possible_cpus();
-  const uint64_t cost = std::max<uint64_t>(1, 1'000'000'000ull * cpus / req.rate_limit);
-  const uint64_t burst =
-      std::max<uint64_t>(1, (req.rate_burst ? req.rate_burst : req.rate_limit) / cpus);
-  return {cost, cost * burst};
+  // Shares of the online CPUs, not the possible ones (rate_limit.h).
+  auto b = per_cpu_token_bucket(req.rate_limit, req.rate_burst, online_cpus());
+  return {b.cost_ns, b.burst_ns};
 }
 
 std::expected<void, std::string> LoadedObject::attach_perf_event(bpf_program* prog,

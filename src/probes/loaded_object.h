@@ -43,6 +43,8 @@ class LoadedObject {
   bpf_map* map(const char* name) const;
   // LoadRequest::per_process, for decoders that export per-process series.
   bool per_process() const { return per_process_; }
+  // Deletes entries of dead cgroups from LoadRequest::cgroup_maps.
+  size_t prune_cgroups(const std::function<bool(uint64_t)>& exists) const;
 
  private:
   using SkelPtr = std::unique_ptr<void, void (*)(void*)>;
@@ -67,6 +69,7 @@ class LoadedObject {
   bpf_map* drops_;
   std::vector<bpf_program*> progs_;
   bool per_process_ = false;
+  std::span<const CgroupMap> cgroup_maps_;
   bpf::AttachMethod method_;
   std::vector<bpf::Link> links_;  // declared last: detached first
 };
@@ -87,6 +90,12 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
   ro->ksight_filter_failed = req.filter_failed;
   std::tie(ro->ksight_rate_cost_ns, ro->ksight_rate_burst_ns) = rate_limit_ns(req);
   if constexpr (!std::is_same_v<Configure, std::nullptr_t>) configure(raw);
+  if (req.cgroup_map_entries) {
+    for (const auto& cm : req.cgroup_maps) {
+      bpf_map* m = bpf_object__find_map_by_name(raw->obj, std::string(cm.name).c_str());
+      if (m) bpf_map__set_max_entries(m, req.cgroup_map_entries);
+    }
+  }
   std::memset(ro->ksight_filter_comm, 0, sizeof(ro->ksight_filter_comm));
   std::memcpy(ro->ksight_filter_comm, req.filter_comm.data(),
               std::min(req.filter_comm.size(), sizeof(ro->ksight_filter_comm) - 1));
@@ -99,6 +108,7 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
   LoadedObject lo(std::move(skel), raw->obj, raw->maps.ksight_drops, std::move(*progs),
                   req.variant->method);
   lo.per_process_ = req.per_process;
+  lo.cgroup_maps_ = req.cgroup_maps;
   if (auto r = lo.attach(req); !r) return std::unexpected(r.error());
   return lo;
 }
@@ -129,6 +139,9 @@ class ObjectProbe final : public Probe {
   // Probes that aggregate in the kernel give their decoder a refresh().
   void refresh(core::Registry::Writer& w) override {
     if constexpr (requires { decoder_.refresh(w, obj_); }) decoder_.refresh(w, obj_);
+  }
+  size_t prune_cgroups(const std::function<bool(uint64_t)>& exists) override {
+    return obj_.prune_cgroups(exists);
   }
   std::vector<uint64_t> kernel_drops() const override { return obj_.drops(); }
   std::vector<ProgramStats> program_stats() const override { return obj_.program_stats(); }

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -18,6 +19,15 @@
 struct btf;
 
 namespace ksight::probes {
+
+// A kernel map whose key holds a cgroup v2 id (a u64 at `cgroup_offset`):
+// entries of cgroups that no longer exist are deleted from it, so a node
+// with pod churn does not fill it with the dead and fold every new cgroup
+// into the overflow key (cgroup id 0).
+struct CgroupMap {
+  std::string_view name;
+  size_t cgroup_offset = 0;
+};
 
 // Settings a probe object is loaded with. Filters apply in the kernel.
 struct LoadRequest {
@@ -36,6 +46,9 @@ struct LoadRequest {
   // Keep per-process counts as well where a probe can (syscalls): what
   // `ksight top` shows; too many series for the daemon.
   bool per_process = false;
+  // The probe's per-cgroup maps, and their size when not 0 (cgroups.map_entries).
+  std::span<const CgroupMap> cgroup_maps = {};
+  uint32_t cgroup_map_entries = 0;
 };
 
 struct ProgramStats {
@@ -58,6 +71,12 @@ class Probe {
   // Reads what the probe aggregates in kernel maps into the registry; runs at
   // scrape and export time, under the registry's lock.
   virtual void refresh(core::Registry::Writer&) {}
+  // Deletes the entries of cgroups for which `exists` is false from the
+  // probe's per-cgroup maps (never the overflow key 0); returns how many.
+  virtual size_t prune_cgroups(const std::function<bool(uint64_t)>& exists) {
+    (void)exists;
+    return 0;
+  }
 };
 
 using ProbeFactory = std::expected<std::unique_ptr<Probe>, std::string> (*)(const LoadRequest&,
@@ -89,6 +108,8 @@ struct ProbeSpec {
   std::span<const std::string_view> counters = {};
   // Records go through the in-kernel token bucket (events.rate_limit).
   bool rate_limited = false;
+  // Maps keyed by cgroup: pruned of dead cgroups, sized by cgroups.map_entries.
+  std::span<const CgroupMap> cgroup_maps = {};
 };
 
 std::span<const ProbeSpec> probe_table();

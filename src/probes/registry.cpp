@@ -69,6 +69,17 @@ constexpr bpf::AttachVariant kRunqlatVariants[] = {
 };
 
 constexpr ByKey kByCgroup[] = {{"cgroup", "cgroup_id"}};
+// Per-cgroup maps, pruned of dead cgroups (the key's cgroup id offset).
+constexpr CgroupMap kRunqlatCgroupMaps[] = {{"runq_hist", 0}};
+constexpr CgroupMap kSyscallsCgroupMaps[] = {{"syscall_stats", 0}};
+constexpr CgroupMap kOomkillCgroupMaps[] = {{"oom_kills", 0}};
+constexpr CgroupMap kProfileCgroupMaps[] = {{"profile_samples", 0}};
+constexpr CgroupMap kTcpCgroupMaps[] = {{"tcp_stats", 0}};
+constexpr CgroupMap kTcpretransCgroupMaps[] = {{"tcpretrans_counts", 0}};
+constexpr CgroupMap kTcpresetCgroupMaps[] = {{"tcpreset_counts", 0}};
+constexpr CgroupMap kTcprttCgroupMaps[] = {{"tcprtt_hist", 0}};
+constexpr CgroupMap kCgroupnetCgroupMaps[] = {{"cgroupnet_stats", 0}};
+constexpr CgroupMap kTcpconnlatCgroupMaps[] = {{"tcpconnlat_hist", 0}};
 
 constexpr bpf::AttachVariant kBiolatencyVariants[] = {
     {AttachMethod::tp_btf,
@@ -214,7 +225,10 @@ const std::array<ProbeSpec, 16> kProbes{{
      create_runqlat_probe,
      {},
      "ksight_runqueue_latency_seconds",
-     kByCgroup},
+     kByCgroup,
+     {},
+     false,
+     kRunqlatCgroupMaps},
     {"biolatency",
      "block I/O latency histogram and bytes per disk and operation, aggregated in the kernel",
      KSIGHT_PROBE_BIOLATENCY,
@@ -236,7 +250,9 @@ const std::array<ProbeSpec, 16> kProbes{{
      {},
      "ksight_syscall_latency_seconds",
      kSyscallsBy,
-     kSyscallsCounters},
+     kSyscallsCounters,
+     false,
+     kSyscallsCgroupMaps},
     {"oomkill",
      "OOM kills: victim pid and command, memory figures, the cgroup out of memory",
      KSIGHT_PROBE_OOMKILL,
@@ -247,7 +263,8 @@ const std::array<ProbeSpec, 16> kProbes{{
      {},
      {},
      {},
-     true},
+     true,
+     kOomkillCgroupMaps},
     {"signal",
      "signals generated, counted by signal; fatal ones as events with sender and target",
      KSIGHT_PROBE_SIGNAL,
@@ -268,7 +285,9 @@ const std::array<ProbeSpec, 16> kProbes{{
      {},
      {},
      kProfileBy,
-     kProfileCounters},
+     kProfileCounters,
+     false,
+     kProfileCgroupMaps},
     // Network probes: off by default until their overhead is measured on a
     // loaded node (docs/probes.md has the loopback numbers).
     {"tcp",
@@ -281,7 +300,8 @@ const std::array<ProbeSpec, 16> kProbes{{
      {},
      {},
      {},
-     true},
+     true,
+     kTcpCgroupMaps},
     {"tcpretrans",
      "TCP retransmits by cgroup and state, with the 4-tuple",
      KSIGHT_PROBE_TCPRETRANS,
@@ -292,7 +312,8 @@ const std::array<ProbeSpec, 16> kProbes{{
      {},
      {},
      {},
-     true},
+     true,
+     kTcpretransCgroupMaps},
     {"tcpreset",
      "TCP resets sent and received by cgroup and state, with the 4-tuple",
      KSIGHT_PROBE_TCPRESET,
@@ -303,7 +324,8 @@ const std::array<ProbeSpec, 16> kProbes{{
      {},
      {},
      {},
-     true},
+     true,
+     kTcpresetCgroupMaps},
     {"tcprtt",
      "TCP smoothed RTT histogram per cgroup, aggregated in the kernel",
      KSIGHT_PROBE_TCPRTT,
@@ -312,7 +334,10 @@ const std::array<ProbeSpec, 16> kProbes{{
      create_tcprtt_probe,
      {},
      "ksight_tcp_rtt_seconds",
-     kByCgroup},
+     kByCgroup,
+     {},
+     false,
+     kTcprttCgroupMaps},
     {"netdrop",
      "packets dropped by the kernel, by drop reason (names from the kernel's BTF)",
      KSIGHT_PROBE_NETDROP,
@@ -333,7 +358,9 @@ const std::array<ProbeSpec, 16> kProbes{{
      {},
      {},
      kByCgroup,
-     kCgroupnetTotals},
+     kCgroupnetTotals,
+     false,
+     kCgroupnetCgroupMaps},
     {"tcpconnlat",
      "TCP connect latency (connect() to SYN-ACK), with the 4-tuple",
      KSIGHT_PROBE_TCPCONNLAT,
@@ -344,7 +371,8 @@ const std::array<ProbeSpec, 16> kProbes{{
      "ksight_tcp_connect_latency_seconds",
      {},
      {},
-     true},
+     true,
+     kTcpconnlatCgroupMaps},
 }};
 
 size_t edit_distance(std::string_view a, std::string_view b) {

@@ -7,10 +7,12 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/clock.h"
 #include "ksight/abi/common.h"
+#include "runtime/cgroup.h"
 #include "runtime/self_stats.h"
 #include "version.h"
 
@@ -155,11 +157,20 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
   a->register_self_metrics();
 
   Agent* self = a.get();
+  a->started_ns_ = core::mono_ns();
   a->dispatcher_thread_ = std::thread([self] { self->dispatch_loop(); });
   a->reader_thread_ = std::thread([self] {
     self->reader_tid_ = current_tid();
+    // Fault injection, for the health tests (docs/configuration.md): the
+    // reader stops as if it had died, leaving the dispatcher running.
+    if (const char* f = std::getenv("KSIGHT_FAULT_INJECT");
+        f && std::string_view(f) == "reader_exit") {
+      spdlog::warn("KSIGHT_FAULT_INJECT=reader_exit: the reader thread stops now");
+      return;
+    }
     int timeout = static_cast<int>(std::max<uint64_t>(self->opts_.drain_interval_ms, 1));
     while (!self->stop_reader_.load(std::memory_order_relaxed)) {
+      self->reader_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
       int n = self->channel_->poll_and_drain(timeout);
       if (n < 0) {
         spdlog::error("reading the event channel: {}", std::strerror(-n));
@@ -207,7 +218,9 @@ std::expected<void, std::string> Agent::load_probes() {
                               .rate_limit = spec->rate_limited ? opts_.event_rate_limit : 0,
                               .rate_burst = opts_.event_rate_burst,
                               .sample_frequency_hz = opts_.profile_frequency_hz,
-                              .per_process = opts_.per_process};
+                              .per_process = opts_.per_process,
+                              .cgroup_maps = spec->cgroup_maps,
+                              .cgroup_map_entries = opts_.cgroup_map_entries};
       auto probe = spec->create(req, registry_);
       if (probe) {
         st.up = true;
@@ -249,6 +262,7 @@ void Agent::dispatch_loop() {
   core::EventView view;
   const bool want_events = !sinks_.empty();
   for (;;) {
+    dispatcher_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
     EventBatch* b = queue_->pop(std::chrono::milliseconds(20));
     if (!b) {
       if (reader_done_ && queue_->depth() == 0) break;
@@ -334,6 +348,17 @@ void Agent::register_self_metrics() {
                             .help = "Resident memory of the agent.",
                             .kind = MetricKind::gauge,
                             .expires = false});
+  auto pruned = registry_.add(
+      {.name = "ksight_cgroup_map_entries_pruned_total",
+       .help = "Entries of cgroups that no longer exist deleted from per-cgroup kernel maps.",
+       .kind = MetricKind::counter,
+       .expires = false});
+  auto thread_up = registry_.add({.name = "ksight_agent_thread_up",
+                                  .help = "1 while the event thread runs (heartbeat within 3s), "
+                                          "0 when it died or is stuck: the agent is blind.",
+                                  .kind = MetricKind::gauge,
+                                  .label_names = {"thread"},
+                                  .expires = false});
   auto info = registry_.add({.name = "ksight_build_info",
                              .help = "Always 1; labels say which ksight this is.",
                              .kind = MetricKind::gauge,
@@ -364,6 +389,16 @@ void Agent::register_self_metrics() {
         w.set(run_time, {name, prog}, static_cast<double>(ps.run_time_ns) / 1e9);
       }
     }
+    // After the refresh has read their last values: drop dead cgroups from
+    // the kernel maps, so new ones get entries of their own. Their series
+    // keep the last value until they expire.
+    if (opts_.cgroup_prune_interval_ns && w.now() >= next_prune_ns_) {
+      next_prune_ns_ = w.now() + opts_.cgroup_prune_interval_ns;
+      CgroupExistence live;
+      auto exists = [&live](uint64_t id) { return live.exists(id); };
+      for (auto& p : probes_) cgroups_pruned_ += p->prune_cgroups(exists);
+    }
+    w.set(pruned, {}, static_cast<double>(cgroups_pruned_));
     // Losses no probe can be blamed for: perf overwrites, unreadable records.
     w.set(lost, {"unknown", "perf_overwritten"},
           static_cast<double>(perf_overwritten_.load(std::memory_order_relaxed)));
@@ -382,8 +417,26 @@ void Agent::register_self_metrics() {
     if (int tid = dispatcher_tid_.load())
       w.set(thread_cpu, {"dispatcher"}, thread_cpu_seconds(tid));
     w.set(info, {KSIGHT_VERSION}, 1);
+    AgentHealth h = health(w.now());
+    w.set(thread_up, {"reader"}, h.detail.find("reader") == std::string::npos ? 1 : 0);
+    w.set(thread_up, {"dispatcher"}, h.detail.find("dispatcher") == std::string::npos ? 1 : 0);
   });
   refresher_added_ = true;
+}
+
+AgentHealth Agent::health(uint64_t now_mono_ns) const {
+  AgentHealth h;
+  auto check = [&](const char* name, const std::atomic<uint64_t>& beat) {
+    uint64_t last = std::max(beat.load(std::memory_order_relaxed), started_ns_);
+    if (now_mono_ns > last && now_mono_ns - last > kStallNs) {
+      h.ok = false;
+      h.detail += std::string(name) + " thread has not run for " +
+                  std::to_string((now_mono_ns - last) / 1'000'000'000ull) + "s\n";
+    }
+  };
+  check("reader", reader_beat_ns_);
+  check("dispatcher", dispatcher_beat_ns_);
+  return h;
 }
 
 uint64_t Agent::events_received() const {

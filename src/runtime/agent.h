@@ -43,6 +43,8 @@ struct AgentOptions {
   bool per_process = false;  // per-process counts where probes can (ksight top)
   bool bpf_stats = true;     // keep BPF run-time stats on
   std::set<std::string> disabled_features;
+  uint32_t cgroup_map_entries = 0;                        // 0: each map's compiled-in size
+  uint64_t cgroup_prune_interval_ns = 10'000'000'000ull;  // 0: never prune
 };
 
 struct ProbeStatus {
@@ -54,6 +56,14 @@ struct ProbeStatus {
 };
 
 // Why events were lost, as the `reason` label says it.
+// Whether the reader and dispatcher threads are alive: each beats at least
+// every poll timeout (drain interval, 20 ms); one that has not beaten for
+// kStallNs is dead or stuck, and the agent is blind.
+struct AgentHealth {
+  bool ok = true;
+  std::string detail;  // one line per thread that is not running
+};
+
 enum class LossReason : uint8_t {
   buffer_full,
   rate_limit,
@@ -83,6 +93,9 @@ class Agent {
   uint64_t events_lost() const;  // all reasons, user space and kernel
   // The same, by reason (indexed by LossReason).
   std::array<uint64_t, static_cast<size_t>(LossReason::count)> events_lost_by_reason() const;
+
+  static constexpr uint64_t kStallNs = 3'000'000'000ull;
+  AgentHealth health(uint64_t now_mono_ns) const;
 
  private:
   class Reader;
@@ -118,6 +131,13 @@ class Agent {
   bool refresher_added_ = false;
   std::atomic<int> reader_tid_{0};
   std::atomic<int> dispatcher_tid_{0};
+  // Heartbeats (mono ns), for health().
+  std::atomic<uint64_t> reader_beat_ns_{0};
+  std::atomic<uint64_t> dispatcher_beat_ns_{0};
+  uint64_t started_ns_ = 0;
+  // Dead-cgroup pruning; touched only by the refresher, under the registry lock.
+  uint64_t next_prune_ns_ = 0;
+  uint64_t cgroups_pruned_ = 0;
   std::thread reader_thread_;
   std::thread dispatcher_thread_;
   bool stopped_ = false;

@@ -23,14 +23,49 @@ std::expected<uint64_t, std::string> cgroup_id(const std::string& path);
 // and events become names. Walks at most `limit` directories.
 std::map<uint64_t, std::string> cgroup_paths(size_t limit = 100000);
 
+// Whether cgroups still exist, by id, for pruning kernel maps. One object
+// per sweep: it asks the kernel directly (open_by_handle_at on the cgroup2
+// mount with the id as a kernfs file handle, one syscall per id, no walk),
+// and falls back to one walk of the tree when handles are refused.
+class CgroupExistence {
+ public:
+  CgroupExistence();
+  ~CgroupExistence();
+  CgroupExistence(const CgroupExistence&) = delete;
+  CgroupExistence& operator=(const CgroupExistence&) = delete;
+  // False only when the cgroup is known to be gone: without a cgroup2 mount
+  // every id counts as alive, so nothing is pruned.
+  bool exists(uint64_t id);
+
+ private:
+  int mount_fd_ = -1;
+  bool use_handles_ = true;
+  bool walked_ = false;
+  std::map<uint64_t, std::string> paths_;
+};
+
+// This process's own cgroup v2 directory (the "0::" line of
+// /proc/self/cgroup under the cgroup2 mount), or an error.
+std::expected<std::string, std::string> own_cgroup_dir();
+
+// Removes the ksight-trace-<pid> cgroups in `dir` that a tracer killed with
+// SIGKILL left behind: those whose owner pid no longer exists. What still
+// runs in one is killed first. Returns how many went.
+size_t remove_stale_trace_cgroups(const std::string& dir);
+
 class ScopedCgroup {
  public:
+  // Creates <parent>/<name>; `parent` is a directory under the cgroup2 mount.
+  static std::expected<ScopedCgroup, std::string> create(const std::string& parent,
+                                                         const std::string& name);
   // Creates <cgroup2 mount>/<name>.
   static std::expected<ScopedCgroup, std::string> create(const std::string& name);
   ScopedCgroup(ScopedCgroup&& o) noexcept : path_(std::move(o.path_)), id_(o.id_) {
     o.path_.clear();
   }
   ScopedCgroup(const ScopedCgroup&) = delete;
+  // Kills what still runs in the cgroup (the command's leftover descendants),
+  // then removes it.
   ~ScopedCgroup();
 
   std::expected<void, std::string> add(pid_t pid) const;

@@ -113,6 +113,7 @@ class Daemon {
   const std::string& events() const { return events_; }
   std::string log() const { return read_file(log_); }
   int port() const { return port_; }
+  pid_t pid() const { return child_->pid(); }
 
  private:
   int port_;

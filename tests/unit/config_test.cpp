@@ -74,5 +74,29 @@ TEST(Config, ErrorsAreOneLineEvenWhenTheInputHasControlBytes) {
   EXPECT_NE(k.error().find("bad\\x0akey"), std::string::npos) << k.error();
 }
 
+// Issue 12: `--probes exec,exit,exec` attached exec twice and counted twice.
+TEST(Config, RepeatedProbesAreAttachedOnceWithOneNote) {
+  auto c = parse_config("probes: [exec, exit, exec, signal, exit]\n", "f.yaml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->probes, (std::vector<std::string>{"exec", "exit", "signal"}));
+  ASSERT_EQ(c->notes.size(), 1u);
+  EXPECT_EQ(c->notes[0], "f.yaml: probes: exec, exit listed more than once; attaching each once");
+  std::vector<std::string> flags{"exec", "exec"};
+  EXPECT_NE(dedupe_probes(flags), "");
+  EXPECT_EQ(flags, (std::vector<std::string>{"exec"}));
+  EXPECT_EQ(dedupe_probes(flags), "");
+}
+
+TEST(Config, CgroupMapKnobsAreChecked) {
+  auto c = parse_config("cgroups:\n  map_entries: 64\n  prune_interval: 1s\n", "f.yaml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->cgroups.map_entries, 64u);
+  EXPECT_EQ(c->cgroups.prune_interval_ns, 1'000'000'000u);
+  EXPECT_EQ(parse_config("", "d")->cgroups.prune_interval_ns, 10'000'000'000u);
+  auto bad = parse_config("cgroups:\n  map_entries: 3\n", "f.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("cgroups.map_entries"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ksight::config

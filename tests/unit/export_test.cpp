@@ -139,6 +139,8 @@ TEST(Otlp, LogRecordsAndTheirBound) {
   EXPECT_EQ(attrs.at("ksight.exit_code").at("intValue"), "-3");
   EXPECT_EQ(attrs.at("ksight.lifetime_s").at("doubleValue"), 0.5);
   EXPECT_EQ(attrs.at("ksight.args").at("stringValue"), "sh -c \"x\"\n");
+  // OTLP strings are text: the invalid byte of the comm is U+FFFD.
+  EXPECT_EQ(attrs.at("process.command").at("stringValue"), "b\xEF\xBF\xBDsh");
   // Taken: the buffer starts over.
   EXPECT_EQ(buf.take_json(OtlpResource::for_this_host()), "");
 }

@@ -136,3 +136,106 @@ TEST(Registry, Log2Bounds) {
 
 }  // namespace
 }  // namespace ksight::core
+
+namespace ksight::core {
+namespace {
+
+double value_of(const std::vector<FamilySnapshot>& snap, std::string_view fam,
+                std::string_view label) {
+  for (const auto& s : family(snap, fam).series)
+    if (s.labels[0] == label) return s.value;
+  return -1;
+}
+
+// Issue 12: kernel-aggregated counters are set() to absolute values; past the
+// cap they overwrote each other in the overflow series, which went backwards.
+TEST(Registry, OverflowSeriesOfACounterIsMonotonicUnderSet) {
+  Registry reg({.default_max_series = 100, .series_ttl_ns = 0});
+  auto id =
+      reg.add({.name = "k_total", .help = "h", .label_names = {"cgroup_id"}, .max_series = 2});
+  // {key, absolute value the kernel map holds}, as refreshes would set them.
+  const std::vector<std::vector<std::pair<std::string, double>>> refreshes = {
+      {{"1", 10}, {"2", 10}, {"3", 100}, {"4", 5}},  // 3 and 4 overflow: 105
+      {{"3", 100}, {"4", 6}},                        // 4 grew by 1: 106
+      {{"4", 7}},                                    // 3 vanished from the map: keeps its 100
+      {{"3", 2}},                                    // 3 was deleted and re-created: +2
+      {{"5", 1}, {"4", 7}},                          // a new key: +1
+  };
+  const std::vector<double> expected = {105, 106, 107, 109, 110};
+  double previous = 0;
+  for (size_t r = 0; r < refreshes.size(); ++r) {
+    uint64_t now = 100 * (r + 1);
+    {
+      auto w = reg.write(now);
+      for (const auto& [k, v] : refreshes[r]) w.set(id, {k}, v);
+    }
+    double overflow = value_of(reg.collect(now), "k_total", kOverflowLabel);
+    EXPECT_EQ(overflow, expected[r]) << "refresh " << r;
+    EXPECT_GE(overflow, previous) << "refresh " << r;
+    previous = overflow;
+  }
+  // The series under the cap are set as before, and keep their last value
+  // when the kernel stops reporting them.
+  auto snap = reg.collect(1000);
+  EXPECT_EQ(value_of(snap, "k_total", "1"), 10);
+  EXPECT_EQ(value_of(snap, "k_total", "2"), 10);
+}
+
+TEST(Registry, OverflowContributionsExpireWithTheirKeys) {
+  Registry reg({.default_max_series = 100, .series_ttl_ns = 1000});
+  auto id = reg.add({.name = "k_total", .help = "h", .label_names = {"k"}, .max_series = 1});
+  reg.write(0).set(id, {"a"}, 1);
+  reg.write(0).set(id, {"b"}, 50);   // overflow: 50
+  reg.write(900).set(id, {"c"}, 1);  // overflow: 51, and keeps it alive
+  // "b"'s contribution expired with the TTL: set again, it counts as new.
+  reg.collect(1500);
+  reg.write(1600).set(id, {"b"}, 60);
+  EXPECT_EQ(value_of(reg.collect(1600), "k_total", kOverflowLabel), 111);
+}
+
+}  // namespace
+}  // namespace ksight::core
+
+namespace ksight::core {
+namespace {
+
+// The same for kernel-aggregated histograms (runqlat, syscalls per cgroup):
+// set_histogram() past the cap overwrote the overflow series' buckets.
+TEST(Registry, OverflowHistogramOfSetHistogramIsMonotonic) {
+  Registry reg({.default_max_series = 100, .series_ttl_ns = 0});
+  auto id = reg.add({.name = "h_seconds",
+                     .help = "h",
+                     .kind = MetricKind::histogram,
+                     .label_names = {"cgroup_id"},
+                     .bounds = {1, 2},
+                     .max_series = 1});
+  auto set = [&](std::string_view k, std::vector<uint64_t> b, double sum, uint64_t now) {
+    std::string_view l[] = {k};
+    reg.write(now).set_histogram(id, l, b, sum);
+  };
+  auto overflow = [&](uint64_t now) {
+    const auto snap = reg.collect(now);
+    for (const auto& s : family(snap, "h_seconds").series)
+      if (s.labels[0] == kOverflowLabel) return s;
+    return SeriesSnapshot{};
+  };
+  set("1", {1, 1, 1}, 3, 1);
+  set("2", {10, 0, 0}, 5, 1);  // overflow
+  set("3", {0, 4, 0}, 6, 1);   // overflow
+  auto o = overflow(1);
+  EXPECT_EQ(o.buckets, (std::vector<uint64_t>{10, 4, 0}));
+  EXPECT_EQ(o.count, 14u);
+  EXPECT_EQ(o.sum, 11);
+  set("2", {12, 0, 1}, 9, 2);  // +2, +1
+  o = overflow(2);
+  EXPECT_EQ(o.buckets, (std::vector<uint64_t>{12, 4, 1}));
+  EXPECT_EQ(o.count, 17u);
+  EXPECT_EQ(o.sum, 15);
+  set("3", {0, 1, 0}, 1, 3);  // deleted and re-created: all of it is new
+  o = overflow(3);
+  EXPECT_EQ(o.buckets, (std::vector<uint64_t>{12, 5, 1}));
+  EXPECT_EQ(o.count, 18u);
+}
+
+}  // namespace
+}  // namespace ksight::core

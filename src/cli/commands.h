@@ -11,6 +11,7 @@ struct RunFlags {
   std::string listen;
   std::string otlp_file;
   std::string otlp_interval;
+  std::string min_scrape_interval;
   std::string otlp_endpoint;
   std::vector<std::string> otlp_headers;  // NAME=VALUE
   bool otlp_gzip = false;

@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--otlp-file", run.otlp_file,
                       "write OTLP/JSON here each interval ('-': stdout)");
   run_cmd->add_option("--otlp-interval", run.otlp_interval, "OTLP export interval, e.g. 10s");
+  run_cmd->add_option("--min-scrape-interval", run.min_scrape_interval,
+                      "scrapes of /metrics within this share one render (web.min_scrape_interval, "
+                      "default 1s; 0s renders every scrape)");
   run_cmd->add_option("--otlp-endpoint", run.otlp_endpoint,
                       "push OTLP/HTTP to this collector, e.g. http://collector:4318 "
                       "(default: $OTEL_EXPORTER_OTLP_ENDPOINT)");

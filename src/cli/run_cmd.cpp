@@ -51,6 +51,11 @@ std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
     if (!d) return std::unexpected("--otlp-interval: " + d.error());
     c.otlp.interval_ns = *d;
   }
+  if (!f.min_scrape_interval.empty()) {
+    auto d = config::parse_duration_ns(f.min_scrape_interval);
+    if (!d) return std::unexpected("--min-scrape-interval: " + d.error());
+    c.web.min_scrape_interval_ns = *d;
+  }
   if (!f.otlp_endpoint.empty()) c.otlp.endpoint = f.otlp_endpoint;
   if (c.otlp.endpoint.empty() && env("OTEL_EXPORTER_OTLP_ENDPOINT"))
     c.otlp.endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT");
@@ -217,6 +222,8 @@ class ReadyState {
       if (auto h = agent_->health(core::mono_ns()); !h.ok) {
         r.ready = false;
         r.detail += h.detail;
+        r.live = false;
+        r.live_detail = h.detail;
       }
     }
     for (const auto& s : status_) {

@@ -184,7 +184,11 @@ HttpResponse HttpRouter::handle(const HttpRequest& req) {
     scrapes_.fetch_add(1);
     return {.status = 200, .content_type = kExposition, .body = std::move(body)};
   }
-  if (path == "/healthz") return {.status = 200, .content_type = kTextPlain, .body = text("ok\n")};
+  if (path == "/healthz") {
+    Readiness r = readiness_ ? readiness_() : Readiness{true, {}};
+    if (r.live) return {.status = 200, .content_type = kTextPlain, .body = text("ok\n")};
+    return {.status = 503, .content_type = kTextPlain, .body = text("not live\n" + r.live_detail)};
+  }
   if (path == "/readyz") {
     Readiness r = readiness_ ? readiness_() : Readiness{true, {}};
     if (r.ready) return {.status = 200, .content_type = kTextPlain, .body = text("ready\n")};

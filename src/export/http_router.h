@@ -31,6 +31,10 @@ namespace ksight::exporters {
 struct Readiness {
   bool ready = false;
   std::string detail;  // what is not ready, one line per problem
+  // /healthz: the agent's own threads are alive (the reader and dispatcher
+  // beat their heartbeats), whatever the probes do. false restarts the pod.
+  bool live = true;
+  std::string live_detail;
 };
 
 struct HttpRequest {

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -244,6 +245,10 @@ Daemon::Daemon(const TempDir& dir, std::vector<std::string> extra, bool outputs)
          {"--otlp-file", otlp_.c_str(), "--otlp-interval", "1s", "--events-file", events_.c_str()})
       argv.push_back(a);
   }
+  // Tests compare scrapes taken a moment apart: each must be fresh, not the
+  // shared render of web.min_scrape_interval (tests of that sharing set it).
+  if (std::find(extra.begin(), extra.end(), "--min-scrape-interval") == extra.end())
+    for (const auto& a : {"--min-scrape-interval", "0s"}) argv.push_back(a);
   argv.insert(argv.end(), extra.begin(), extra.end());
   log_ = dir.file("daemon.log");
   child_ = std::make_unique<Child>(argv, dir.file("daemon.out"), log_);

@@ -181,8 +181,10 @@ TEST(Hostile, StalledEventsOutputDoesNotStallScrapes) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
   int port = free_port();
+  // Every scrape collects (no shared render), so each one takes the lock the
+  // stalled sink must not hold.
   PipedChild d({ksight_binary(), "run", "--listen", "127.0.0.1:" + std::to_string(port), "--probes",
-                "exec,exit,open", "--events-file", "-"},
+                "exec,exit,open", "--events-file", "-", "--min-scrape-interval", "0s"},
                dir.file("log"));
   ASSERT_TRUE(eventually([&] { return http_get(port, "/metrics").has_value(); }, 15s))
       << read_file(dir.file("log"));
@@ -314,7 +316,8 @@ TEST(Hostile, RepeatedProbeIsAttachedOnce) {
   EXPECT_EQ(log.find("listed more than once", first + 1), std::string::npos) << log;
 }
 
-// /readyz said ready while the reader thread was dead: the agent was blind.
+// /readyz said ready and /healthz ok while the reader thread was dead: the
+// agent was blind, and nothing would restart it.
 // KSIGHT_FAULT_INJECT=reader_exit stops the reader as if it had died.
 TEST(Hostile, ReadinessReflectsEventThreadLiveness) {
   KSIGHT_REQUIRE_BPF();
@@ -333,6 +336,9 @@ TEST(Hostile, ReadinessReflectsEventThreadLiveness) {
       8s))
       << status << body;
   EXPECT_NE(body.find("reader thread has not run"), std::string::npos) << body;
+  body = http_get(d.port(), "/healthz", &status).value_or("");
+  EXPECT_EQ(status, 503) << body;
+  EXPECT_NE(body.find("reader thread has not run"), std::string::npos) << body;
   std::string m = d.scrape();
   EXPECT_EQ(metric(m, "ksight_agent_thread_up{thread=\"reader\"}"), 0) << m;
   EXPECT_EQ(metric(m, "ksight_agent_thread_up{thread=\"dispatcher\"}"), 1) << m;
@@ -343,6 +349,8 @@ TEST(Hostile, ReadinessReflectsEventThreadLiveness) {
   ASSERT_TRUE(ok.wait_ready()) << ok.log();
   std::this_thread::sleep_for(4s);
   http_get(ok.port(), "/readyz", &status);
+  EXPECT_EQ(status, 200);
+  http_get(ok.port(), "/healthz", &status);
   EXPECT_EQ(status, 200);
   EXPECT_EQ(metric(ok.scrape(), "ksight_agent_thread_up{thread=\"reader\"}"), 1);
 }

@@ -183,7 +183,7 @@ TEST(HttpAbuse, OversizedRequestIsRefusedAndTheServerGoesOn) {
 TEST(HttpAbuse, ConcurrentScrapesCauseAtMostOneCollectPerInterval) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
-  Daemon d(dir, {}, false);  // web.min_scrape_interval: 1s
+  Daemon d(dir, {"--min-scrape-interval", "1s"}, false);
   ASSERT_TRUE(d.wait_ready()) << d.log();
   auto collects = [&] { return metric(d.scrape(), "ksight_scrape_collects_total").value_or(-1); };
   double before = collects();

@@ -29,10 +29,19 @@ while read -r m; do
 done </modules/order
 
 # /tmp on ext4 over a loop device, so the tests' direct writes are block I/O
-# the biolatency probe sees (the initramfs itself has no block device).
-dd if=/dev/zero of=/run/disk.img bs=1M count=160 2>/dev/null
+# the biolatency probe sees (the initramfs itself has no block device). What
+# the initramfs holds under /tmp (the build, when the checkout is there, as
+# in CI) moves onto the disk first, or the mount would hide it.
+mkdir -p /mnt/disk
+mb=$(( $(du -sm /tmp | cut -f1) + 160 ))
+dd if=/dev/zero of=/run/disk.img bs=1M count="$mb" 2>/dev/null
 if losetup /dev/loop0 /run/disk.img 2>/dev/null || { mknod /dev/loop0 b 7 0 && losetup /dev/loop0 /run/disk.img; }; then
-  mke2fs -q /dev/loop0 && mount -t ext4 /dev/loop0 /tmp || echo "KM:NO-DISK mount failed"
+  if mke2fs -q /dev/loop0 && mount -t ext4 /dev/loop0 /mnt/disk; then
+    cp -a /tmp/. /mnt/disk/ && rm -rf /tmp/* && mount -o bind /mnt/disk /tmp ||
+      echo "KM:NO-DISK moving /tmp failed"
+  else
+    echo "KM:NO-DISK mount failed"
+  fi
 else
   echo "KM:NO-DISK losetup failed"
 fi

@@ -318,6 +318,16 @@ TEST(OtlpPush, DeliversMetricsAndLogsWithHeadersGzipAndEnvironment) {
   EXPECT_EQ(v.code, 0) << v.out << v.err;
 }
 
+// No OTLP log record was dropped, for any reason.
+void expect_no_log_records_dropped(const std::string& exposition) {
+  for (const char* reason : {"queue_full", "rejected", "shutdown"})
+    EXPECT_EQ(metric(exposition,
+                     std::string("ksight_otlp_export_dropped_total{signal=\"logs\",reason=\"") +
+                         reason + "\"}"),
+              0)
+        << reason;
+}
+
 TEST(OtlpPush, NothingLostWhileTheCollectorIsDownForAFewSeconds) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
@@ -352,12 +362,7 @@ TEST(OtlpPush, NothingLostWhileTheCollectorIsDownForAFewSeconds) {
                 metric(text, "ksight_otlp_export_requests_total{signal=\"logs\",result=\"retry\"}")
                     .value_or(0),
             0);
-  for (const char* reason : {"queue_full", "rejected", "shutdown"})
-    EXPECT_EQ(
-        metric(text, std::string("ksight_otlp_export_dropped_total{signal=\"logs\",reason=\"") +
-                         reason + "\"}"),
-        0)
-        << reason;
+  expect_no_log_records_dropped(text);
   ASSERT_EQ(d.stop(), 0);
   EXPECT_EQ(otlp_exec_records(receiver->requests(), comm_of(bin)), 30);
 }
@@ -393,12 +398,7 @@ TEST(OtlpPush, WorkDuringALongOutageArrivesOnceWithinTheQueueBound) {
       eventually([&] { return otlp_exec_records(receiver->requests(), comm_of(bin)) >= 60; }, 40s))
       << otlp_exec_records(receiver->requests(), comm_of(bin));
   std::string text = d.scrape();
-  for (const char* reason : {"queue_full", "rejected", "shutdown"})
-    EXPECT_EQ(
-        metric(text, std::string("ksight_otlp_export_dropped_total{signal=\"logs\",reason=\"") +
-                         reason + "\"}"),
-        0)
-        << reason;
+  expect_no_log_records_dropped(text);
   ASSERT_EQ(d.stop(), 0);
   EXPECT_EQ(otlp_exec_records(receiver->requests(), comm_of(bin)), 60);  // none twice
 }

@@ -57,6 +57,11 @@ namespace {
   }
   int devnull = ::open("/dev/null", O_RDONLY);
   ::dup2(devnull, 0);
+  exec_argv(argv);
+}
+}  // namespace
+
+void exec_argv(const std::vector<std::string>& argv) {
   // Signals blocked in the test process must not stay blocked in the child.
   sigset_t none;
   sigemptyset(&none);
@@ -67,7 +72,6 @@ namespace {
   ::execv(args[0], args.data());
   ::_exit(127);
 }
-}  // namespace
 
 Child::Child(const std::vector<std::string>& argv, const std::string& stdout_path,
              const std::string& stderr_path) {

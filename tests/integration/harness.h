@@ -58,6 +58,9 @@ class Child {
   int status_ = 0;
 };
 
+// In a forked child: execs argv with no signal blocked; exit 127 if it cannot.
+[[noreturn]] void exec_argv(const std::vector<std::string>& argv);
+
 // Runs argv to completion (bounded), returning the exit code; output in files.
 struct RunResult {
   int code = -1;

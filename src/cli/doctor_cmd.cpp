@@ -1,9 +1,11 @@
 // ksight doctor: checks the kernel and the host for what ksight needs, and
 // says what to do about each missing piece. Exit 0 when ksight can run.
+#include <bpf/btf.h>
 #include <sys/utsname.h>
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -112,12 +114,17 @@ int run_doctor() {
     if (c.level == Check::missing) can_run = false;
   }
   std::printf("\nprobes:\n");
+  // What a probe cannot report on this kernel although it loads.
+  std::unique_ptr<struct btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
   for (const auto& spec : probes::probe_table()) {
     auto choice = bpf::choose_variant(spec.variants, k);
-    std::printf("  %-8s %s\n", std::string(spec.name).c_str(),
-                choice.chosen
-                    ? ("via " + std::string(bpf::to_string(choice.chosen->method))).c_str()
-                    : ("off: " + choice.reason()).c_str());
+    std::string line = choice.chosen ? "via " + std::string(bpf::to_string(choice.chosen->method))
+                                     : "off: " + choice.reason();
+    if (choice.chosen) {
+      if (auto limits = probes::kernel_limits(spec.name, vmlinux.get()); !limits.empty())
+        line += " (limited: " + limits + ")";
+    }
+    std::printf("  %-8s %s\n", std::string(spec.name).c_str(), line.c_str());
     if (!choice.chosen && spec.default_on) can_run = false;
   }
   std::printf("\n%s\n", can_run ? "ksight can run here."

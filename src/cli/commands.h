@@ -16,7 +16,10 @@ struct RunFlags {
   std::vector<std::string> otlp_headers;  // NAME=VALUE
   bool otlp_gzip = false;
   std::string events_file;
-  std::string probes;  // comma-separated
+  std::string probes;           // comma-separated
+  std::string identity_labels;  // comma-separated
+  std::string kubeconfig;
+  std::string node_name;
   std::string log_level;
   bool force_perf_buffer = false;
   std::vector<std::string> disable_features;

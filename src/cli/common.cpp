@@ -40,6 +40,14 @@ void setup_logging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
+std::vector<identity::Label> identity_labels(const config::Config& c) {
+  std::vector<identity::Label> out;
+  for (const auto& name : c.identity.labels) {
+    if (auto l = identity::parse_label(name)) out.push_back(*l);
+  }
+  return out;
+}
+
 runtime::AgentOptions agent_options(const config::Config& c) {
   runtime::AgentOptions o;
   o.probes = c.probes;

@@ -4,8 +4,10 @@
 #include <csignal>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
+#include "identity/resolver.h"
 #include "runtime/agent.h"
 
 namespace ksight::cli {
@@ -23,6 +25,8 @@ int wait_for_signal(std::chrono::milliseconds timeout);
 void setup_logging(const std::string& level);
 
 runtime::AgentOptions agent_options(const config::Config& c);
+// identity.labels, parsed (validate() has checked them).
+std::vector<identity::Label> identity_labels(const config::Config& c);
 
 // Prints "ksight: <message>" on stderr and returns `code`.
 int fail(int code, const std::string& message);

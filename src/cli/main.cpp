@@ -45,6 +45,14 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--otlp-header", run.otlp_headers,
                       "extra OTLP request header NAME=VALUE (repeatable)");
   run_cmd->add_flag("--otlp-gzip", run.otlp_gzip, "gzip OTLP/HTTP request bodies");
+  run_cmd->add_option("--identity-labels", run.identity_labels,
+                      "labels per-cgroup metrics carry, e.g. namespace,workload or cgroup_id "
+                      "(identity.labels; docs/identity.md)");
+  run_cmd->add_option("--kubeconfig", run.kubeconfig,
+                      "watch this node's pods through this kubeconfig (identity.kubeconfig)");
+  run_cmd->add_option("--node-name", run.node_name,
+                      "this node's Kubernetes name (identity.node_name; default $NODE_NAME, "
+                      "else the hostname)");
   run_cmd->add_option("--events-file", run.events_file,
                       "write events as JSON lines here ('-': stdout)");
   run_cmd->add_option("--probes", run.probes,

@@ -17,6 +17,7 @@
 #include "export/otlp.h"
 #include "export/otlp_http.h"
 #include "export/output_file.h"
+#include "identity/resolver.h"
 #include "version.h"
 
 namespace ksight::cli {
@@ -70,6 +71,9 @@ std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
   }
   if (f.otlp_gzip) c.otlp.gzip = true;
   if (!f.events_file.empty()) c.events.file = f.events_file;
+  if (!f.identity_labels.empty()) c.identity.labels = split_list(f.identity_labels);
+  if (!f.kubeconfig.empty()) c.identity.kubeconfig = f.kubeconfig;
+  if (!f.node_name.empty()) c.identity.node_name = f.node_name;
   if (!f.probes.empty()) {
     c.probes = split_list(f.probes);
     if (auto note = config::dedupe_probes(c.probes); !note.empty()) c.notes.push_back("--" + note);
@@ -252,9 +256,13 @@ int run_daemon(const RunFlags& flags) {
   for (const auto& note : c.notes) spdlog::warn("{}", note);
   block_stop_signals();
 
+  // Per-cgroup metrics carry who runs there (identity.labels), not the id.
+  identity::Resolver resolver({.labels = identity_labels(c)});
   core::Registry registry(
       core::Registry::Options{.default_max_series = c.metrics.max_series_per_metric,
-                              .series_ttl_ns = c.metrics.series_ttl_ns});
+                              .series_ttl_ns = c.metrics.series_ttl_ns,
+                              .expander = &resolver});
+  resolver.publish(registry);
 
   std::vector<core::EventSink*> sinks;
   std::unique_ptr<exporters::OutputFile> events_out;
@@ -322,7 +330,9 @@ int run_daemon(const RunFlags& flags) {
     return fail(kExitFailure, e.what());
   }
 
-  auto agent = runtime::Agent::start(agent_options(c), registry, sinks);
+  runtime::AgentOptions agent_opts = agent_options(c);
+  agent_opts.resolver = &resolver;
+  auto agent = runtime::Agent::start(agent_opts, registry, sinks);
   if (!agent) return fail(kExitFailure, agent.error() + privilege_hint(agent.error()));
   ready.set((*agent)->status(), agent->get());
   spdlog::info("ksight {} running: /metrics on {}{} (port {}), event channel {}", KSIGHT_VERSION,

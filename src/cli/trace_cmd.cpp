@@ -25,6 +25,7 @@
 #include "config/units.h"
 #include "core/clock.h"
 #include "probes/probe.h"
+#include "identity/resolver.h"
 #include "runtime/cgroup.h"
 
 namespace ksight::cli {
@@ -292,6 +293,10 @@ int run_trace(const TraceFlags& flags) {
   TracePrinter printer(
       stdout, flags.output == "json" ? TracePrinter::Format::json : TracePrinter::Format::text,
       columns, flags.count);
+  // Events say who they came from (container, pod, unit); the counters and
+  // histograms keep cgroup ids, which --by cgroup prints with their paths.
+  identity::Resolver resolver({});
+  opts.resolver = &resolver;
   core::Registry registry;
   auto agent = runtime::Agent::start(opts, registry, {&printer});
   if (!agent) return fail(kExitFailure, agent.error() + privilege_hint(agent.error()));

@@ -46,6 +46,31 @@ TracePrinter::TracePrinter(std::FILE* out, Format format, std::span<const std::s
   line_.reserve(1024);
 }
 
+namespace {
+
+// Who an event came from, in one word: namespace/pod/container in
+// Kubernetes, the container's name or id elsewhere, else the systemd unit
+// (or the cgroup path). Empty without an identity.
+void append_workload(std::string& out, const core::EventView& ev) {
+  std::string_view ns, pod, container, unit;
+  for (const auto& [k, v] : ev.identity) {
+    if (k == "namespace") ns = v;
+    if (k == "pod") pod = v;
+    if (k == "container") container = v;
+    if (k == "unit") unit = v;
+  }
+  const size_t start = out.size();
+  for (auto part : {ns, pod, container}) {
+    if (part.empty()) continue;
+    if (out.size() > start) out.push_back('/');
+    core::append_terminal_safe(out, part);
+  }
+  if (out.size() == start) core::append_terminal_safe(out, unit);
+  if (out.size() == start) out.push_back('-');
+}
+
+}  // namespace
+
 void TracePrinter::header() {
   header_done_ = true;
   if (format_ == Format::json) return;
@@ -73,6 +98,7 @@ void TracePrinter::header() {
         h.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
       pad(h, s, column_width(c));
     }
+    h += "WORKLOAD";
   }
   while (!h.empty() && h.back() == ' ') h.pop_back();
   pending_ += h;
@@ -125,6 +151,8 @@ void TracePrinter::on_event(const core::EventView& ev) {
         append_value(line_, ev.fields[i]);
         line_.push_back(' ');
       }
+      line_ += "workload=";
+      append_workload(line_, ev);
     } else {
       for (auto c : columns_) {
         s = line_.size();
@@ -135,6 +163,7 @@ void TracePrinter::on_event(const core::EventView& ev) {
           line_.push_back('-');
         pad(line_, s, column_width(c));
       }
+      append_workload(line_, ev);
     }
     while (!line_.empty() && line_.back() == ' ') line_.pop_back();
   }

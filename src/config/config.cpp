@@ -8,6 +8,7 @@
 
 #include "bpf/attach.h"
 #include "config/units.h"
+#include "identity/resolver.h"
 #include "probes/probe.h"
 
 namespace ksight::config {
@@ -132,6 +133,21 @@ class Applier {
         if (v["prune_interval"] &&
             !duration(key + ".prune_interval", v["prune_interval"], c.cgroups.prune_interval_ns))
           return error();
+      } else if (key == "identity") {
+        if (!section(key, v,
+                     {"labels", "kubernetes", "kubeconfig", "node_name", "deleted_pod_ttl"}))
+          return error();
+        if (v["labels"] && !string_list(key + ".labels", v["labels"], c.identity.labels))
+          return error();
+        if (v["kubernetes"] && !scalar(key + ".kubernetes", v["kubernetes"], c.identity.kubernetes))
+          return error();
+        if (v["kubeconfig"] && !scalar(key + ".kubeconfig", v["kubeconfig"], c.identity.kubeconfig))
+          return error();
+        if (v["node_name"] && !scalar(key + ".node_name", v["node_name"], c.identity.node_name))
+          return error();
+        if (v["deleted_pod_ttl"] && !duration(key + ".deleted_pod_ttl", v["deleted_pod_ttl"],
+                                              c.identity.deleted_pod_ttl_ns))
+          return error();
       } else if (key == "bpf_stats") {
         if (!boolean(key, v, c.bpf_stats)) return error();
       } else if (key == "disable_features") {
@@ -141,7 +157,7 @@ class Applier {
       } else {
         return fail(key,
                     "a known key (listen, probes, channel, queue, metrics, web, otlp, events, "
-                    "profile, cgroups, bpf_stats, disable_features, log_level)",
+                    "profile, cgroups, identity, bpf_stats, disable_features, log_level)",
                     "unknown key");
       }
     }
@@ -363,6 +379,17 @@ std::expected<void, std::string> validate(const Config& c, std::string_view sour
   if (c.cgroups.map_entries != 0 &&
       (c.cgroups.map_entries < 16 || c.cgroups.map_entries > (1u << 20)))
     return bad("cgroups.map_entries", "must be 0 (built-in sizes) or between 16 and 1048576");
+  if (c.identity.labels.empty()) return bad("identity.labels", "must name at least one label");
+  for (size_t i = 0; i < c.identity.labels.size(); ++i) {
+    const auto& l = c.identity.labels[i];
+    if (auto ok = identity::parse_label(l); !ok) return bad("identity.labels", ok.error());
+    for (size_t j = 0; j < i; ++j) {
+      if (c.identity.labels[j] == l) return bad("identity.labels", "'" + l + "' is listed twice");
+    }
+  }
+  if (c.identity.kubernetes != "auto" && c.identity.kubernetes != "on" &&
+      c.identity.kubernetes != "off")
+    return bad("identity.kubernetes", "must be auto, on or off");
   if (c.cgroups.prune_interval_ns != 0 && c.cgroups.prune_interval_ns < 100'000'000)
     return bad("cgroups.prune_interval", "must be 0 (never) or at least 100ms");
   if (c.profile.frequency_hz == 0 || c.profile.frequency_hz > 10000)

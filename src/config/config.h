@@ -62,6 +62,14 @@ struct Config {
     uint64_t map_entries = 0;        // size of every per-cgroup kernel map; 0: built-in
     uint64_t prune_interval_ns = 0;  // how often dead cgroups leave the maps; 0: never
   } cgroups;
+  // Who a cgroup id belongs to (docs/identity.md).
+  struct Identity {
+    std::vector<std::string> labels;  // identity labels on metrics, in place of cgroup_id
+    std::string kubernetes;           // auto, on, off: watch this node's pods
+    std::string kubeconfig;           // empty: in-cluster service account
+    std::string node_name;            // empty: NODE_NAME, else the hostname
+    uint64_t deleted_pod_ttl_ns = 0;  // how long a deleted pod stays resolvable
+  } identity;
   bool bpf_stats = true;
   std::vector<std::string> disable_features;
   std::string log_level;

@@ -5,7 +5,9 @@
 // allocates nothing; a sink that keeps an event copies what it needs.
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string_view>
+#include <utility>
 
 namespace ksight::core {
 
@@ -28,6 +30,10 @@ struct EventView {
   uint32_t tid = 0;
   uint64_t cgroup_id = 0;
   std::string_view comm;
+  // Who the cgroup belongs to, as (label, value) pairs with a value
+  // (namespace, pod, container, unit...): filled by the dispatcher from the
+  // identity resolver, empty without one.
+  std::span<const std::pair<std::string_view, std::string_view>> identity;
   std::array<Field, kMaxFields> fields{};
   size_t field_count = 0;
 

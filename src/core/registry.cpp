@@ -1,6 +1,7 @@
 #include "core/registry.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <stdexcept>
 
@@ -27,6 +28,17 @@ FamilyId Registry::add(MetricDesc desc) {
     throw std::invalid_argument("histogram bounds must ascend: " + desc.name);
   }
   Family fam;
+  fam.written_labels = desc.label_names.size();
+  if (opts_.expander) {
+    auto& names = desc.label_names;
+    auto at = std::find(names.begin(), names.end(), opts_.expander->source_label());
+    if (at != names.end()) {
+      fam.expand_at = static_cast<int>(at - names.begin());
+      auto expanded = opts_.expander->expanded_names();
+      at = names.erase(at);
+      names.insert(at, expanded.begin(), expanded.end());
+    }
+  }
   fam.max_series = desc.max_series ? desc.max_series : opts_.default_max_series;
   fam.desc = std::make_shared<const MetricDesc>(std::move(desc));
   families_.push_back(std::move(fam));
@@ -102,29 +114,80 @@ Registry::Series& Registry::series_for(Family& fam, std::span<const std::string_
   return it->second;
 }
 
+std::span<const std::string_view> Registry::expanded(const Family& fam,
+                                                     std::span<const std::string_view> labels) {
+  if (labels.size() != fam.written_labels) {
+    throw std::invalid_argument("metric " + fam.desc->name + " takes " +
+                                std::to_string(fam.written_labels) + " labels, got " +
+                                std::to_string(labels.size()));
+  }
+  if (fam.expand_at < 0) return labels;
+  const auto at = static_cast<size_t>(fam.expand_at);
+  opts_.expander->expand(labels[at], expanded_values_);
+  expanded_views_.clear();
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i == at) {
+      expanded_views_.insert(expanded_views_.end(), expanded_values_.begin(),
+                             expanded_values_.end());
+    } else {
+      expanded_views_.push_back(labels[i]);
+    }
+  }
+  return expanded_views_;
+}
+
+Registry::Contribution* Registry::contribution_for(Family& fam,
+                                                   std::span<const std::string_view> labels,
+                                                   uint64_t now, Series*& s) {
+  std::string& key = overflowed_key_;
+  key.clear();
+  s = &series_for(fam, expanded(fam, labels), now, &key);
+  if (fam.expand_at >= 0) {
+    // Each source value (cgroup) adds to its series what it grew by, so
+    // cgroups sharing a series sum up, and one that stops being set (pruned)
+    // keeps its share.
+    key.clear();
+    for (auto v : labels) {
+      key.append(v);
+      key.push_back('\xff');
+    }
+  } else if (key.empty()) {
+    return nullptr;  // its own series: the value is absolute
+  }
+  Contribution& c = contribution(fam, key, now);
+  // key_scratch_ still holds the key of the series series_for() returned.
+  if (c.target != key_scratch_) {
+    // New, or its labels moved (a pod's metadata arrived): all of it is new
+    // to this series; the old one keeps what it had.
+    c.target = key_scratch_;
+    c.last = 0;
+    c.buckets.clear();
+  }
+  return &c;
+}
+
 void Registry::Writer::add(FamilyId id, std::span<const std::string_view> labels, double delta) {
-  reg_->series_for(reg_->families_.at(id), labels, now_).value += delta;
+  Family& fam = reg_->families_.at(id);
+  reg_->series_for(fam, reg_->expanded(fam, labels), now_).value += delta;
 }
 
 void Registry::Writer::set(FamilyId id, std::span<const std::string_view> labels, double value) {
   Family& fam = reg_->families_.at(id);
   if (fam.desc->kind != MetricKind::counter) {
-    reg_->series_for(fam, labels, now_).value = value;  // a gauge: the last value wins
+    // A gauge: the last value wins.
+    reg_->series_for(fam, reg_->expanded(fam, labels), now_).value = value;
     return;
   }
-  std::string& key = reg_->overflowed_key_;
-  key.clear();
-  Series& s = reg_->series_for(fam, labels, now_, &key);
-  if (key.empty()) {
-    s.value = value;
+  Series* s = nullptr;
+  Contribution* c = reg_->contribution_for(fam, labels, now_, s);
+  if (!c) {
+    s->value = value;
     return;
   }
-  // Many keys share the overflow series: each adds what it grew by.
-  Contribution& c = reg_->contribution(fam, key, now_);
   // Below the last value: the key's counter started over (a map entry
   // deleted and created again), so all of it is new.
-  s.value += value >= c.last ? value - c.last : value;
-  c.last = value;
+  s->value += value >= c->last ? value - c->last : value;
+  c->last = value;
 }
 
 Registry::Contribution& Registry::contribution(Family& fam, const std::string& key, uint64_t now) {
@@ -140,7 +203,7 @@ Registry::Contribution& Registry::contribution(Family& fam, const std::string& k
 void Registry::Writer::observe(FamilyId id, std::span<const std::string_view> labels,
                                double sample) {
   Family& fam = reg_->families_.at(id);
-  Series& s = reg_->series_for(fam, labels, now_);
+  Series& s = reg_->series_for(fam, reg_->expanded(fam, labels), now_);
   const auto& bounds = fam.desc->bounds;
   // Prometheus buckets are inclusive upper bounds (le).
   size_t i = std::lower_bound(bounds.begin(), bounds.end(), sample) - bounds.begin();
@@ -155,30 +218,28 @@ void Registry::Writer::set_histogram(FamilyId id, std::span<const std::string_vi
   if (buckets.size() != fam.desc->bounds.size() + 1) {
     throw std::invalid_argument("histogram " + fam.desc->name + ": wrong bucket count");
   }
-  std::string& key = reg_->overflowed_key_;
-  key.clear();
-  Series& s = reg_->series_for(fam, labels, now_, &key);
-  if (key.empty()) {
-    s.buckets.assign(buckets.begin(), buckets.end());
-    s.count = 0;
-    for (auto b : buckets) s.count += b;
-    s.sum = sum;
+  Series* s = nullptr;
+  Contribution* c = reg_->contribution_for(fam, labels, now_, s);
+  if (!c) {
+    s->buckets.assign(buckets.begin(), buckets.end());
+    s->count = 0;
+    for (auto b : buckets) s->count += b;
+    s->sum = sum;
     return;
   }
-  // The overflow series: add this key's increase, as for counters. A bucket
+  // A shared series: add this key's increase, as for counters. A bucket
   // below its last value means the key's histogram started over.
-  Contribution& c = reg_->contribution(fam, key, now_);
-  c.buckets.resize(buckets.size(), 0);
-  bool reset = sum < c.last;
-  for (size_t i = 0; i < buckets.size(); ++i) reset = reset || buckets[i] < c.buckets[i];
+  c->buckets.resize(buckets.size(), 0);
+  bool reset = sum < c->last;
+  for (size_t i = 0; i < buckets.size(); ++i) reset = reset || buckets[i] < c->buckets[i];
   for (size_t i = 0; i < buckets.size(); ++i) {
-    const uint64_t delta = reset ? buckets[i] : buckets[i] - c.buckets[i];
-    s.buckets[i] += delta;
-    s.count += delta;
+    const uint64_t delta = reset ? buckets[i] : buckets[i] - c->buckets[i];
+    s->buckets[i] += delta;
+    s->count += delta;
   }
-  s.sum += reset ? sum : sum - c.last;
-  c.buckets.assign(buckets.begin(), buckets.end());
-  c.last = sum;
+  s->sum += reset ? sum : sum - c->last;
+  c->buckets.assign(buckets.begin(), buckets.end());
+  c->last = sum;
 }
 
 void Registry::expire_locked(uint64_t now) {
@@ -237,6 +298,10 @@ size_t Registry::series_count() const {
   size_t n = 0;
   for (const auto& fam : families_) n += fam.series.size();
   return n;
+}
+
+CgroupKey::CgroupKey(uint64_t id) {
+  len_ = static_cast<size_t>(std::to_chars(buf_, buf_ + sizeof(buf_), id).ptr - buf_);
 }
 
 std::vector<double> log2_bounds(size_t buckets, double unit) {

@@ -43,6 +43,33 @@ struct MetricDesc {
 
 inline constexpr std::string_view kOverflowLabel = "__overflow__";
 
+// Turns the one label probes write for a cgroup into the labels configured
+// in its place (identity::Resolver: namespace, pod, container...). A metric
+// whose label names hold source_label() gets expanded_names() there instead;
+// every write through it passes the value through expand(). Several source
+// values may land on one series (two cgroups of one pod): counters and
+// histograms set from kernel maps then add up per source value, so the
+// series stays the sum of its cgroups and never goes backwards.
+class LabelExpander {
+ public:
+  virtual ~LabelExpander() = default;
+  virtual std::string_view source_label() const = 0;
+  virtual std::span<const std::string> expanded_names() const = 0;
+  // Replaces `out` with expanded_names().size() values for `value`.
+  virtual void expand(std::string_view value, std::vector<std::string>& out) = 0;
+};
+
+// The label a probe writes for a cgroup, and its value: the one way probes
+// name a cgroup, so the expander (or nothing) decides what it becomes.
+inline constexpr std::string_view kCgroupLabel = "cgroup_id";
+// Formats into a buffer of the caller's: no allocation per map entry.
+struct CgroupKey {
+  explicit CgroupKey(uint64_t id);
+  operator std::string_view() const { return {buf_, len_}; }
+  char buf_[24];
+  size_t len_ = 0;
+};
+
 struct SeriesSnapshot {
   std::vector<std::string> labels;  // in MetricDesc::label_names order
   double value = 0;                 // counter or gauge
@@ -64,6 +91,7 @@ class Registry {
   struct Options {
     size_t default_max_series = 2000;
     uint64_t series_ttl_ns = 10ull * 60 * 1'000'000'000;  // 10m; 0 keeps series forever
+    LabelExpander* expander = nullptr;  // outlives the registry; null: labels as written
   };
 
   explicit Registry(Options opts);
@@ -114,12 +142,16 @@ class Registry {
     double last = 0;
     std::vector<uint64_t> buckets;
     uint64_t updated_mono_ns = 0;
+    std::string target;  // the series key it adds to (expanded labels can move)
   };
   struct Family {
     std::shared_ptr<const MetricDesc> desc;
     size_t max_series = 0;
     std::unordered_map<std::string, Series, StringHash, std::equal_to<>> series;
     uint64_t overflowed = 0;  // updates folded into the overflow series
+    // Where the expander's source label sits in what writers pass; -1: none.
+    int expand_at = -1;
+    size_t written_labels = 0;  // how many labels writers pass
     // Counters: overflowed keys' last set() values, expiring like series;
     // bounded (kMaxContributions), past which it starts over: the overflow
     // series may then over-count, but it never goes backwards.
@@ -133,6 +165,14 @@ class Registry {
   // its cap; then `*overflowed_key`, when given, receives the labels' key.
   Series& series_for(Family& fam, std::span<const std::string_view> labels, uint64_t now,
                      std::string* overflowed_key = nullptr);
+  // The labels as written, expanded when the family has an expanded label
+  // (views into expanded_*_, valid until the next call).
+  std::span<const std::string_view> expanded(const Family& fam,
+                                             std::span<const std::string_view> labels);
+  // For set() and set_histogram(): the contribution through which `labels`
+  // adds to `s`, or null when `s` is the labels' own series.
+  Contribution* contribution_for(Family& fam, std::span<const std::string_view> labels,
+                                 uint64_t now, Series*& s);
   void expire_locked(uint64_t now);
 
   Options opts_;
@@ -143,6 +183,8 @@ class Registry {
   FamilyId overflow_family_ = 0;
   std::string key_scratch_;  // reused to build lookup keys without allocating
   std::string overflowed_key_;
+  std::vector<std::string> expanded_values_;
+  std::vector<std::string_view> expanded_views_;
   friend class Writer;
 };
 

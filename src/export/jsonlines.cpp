@@ -31,6 +31,12 @@ void render_json_event(const core::EventView& ev, std::string& out) {
   append_json_string(out, ev.comm);
   out += ",\"cgroup_id\":";
   append_number(out, ev.cgroup_id);
+  for (const auto& [k, v] : ev.identity) {
+    out.push_back(',');
+    append_json_string(out, k);
+    out.push_back(':');
+    append_json_string(out, v);
+  }
   for (size_t i = 0; i < ev.field_count; ++i) {
     out.push_back(',');
     append_json_string(out, ev.fields[i].key);

@@ -21,10 +21,33 @@ json attributes(const std::vector<std::pair<std::string, std::string>>& kv) {
   return out;
 }
 
+struct IdentityName {
+  std::string_view label;
+  std::string_view attribute;
+};
+// Identity labels (identity::Resolver) under their OpenTelemetry semantic-
+// convention names; `workload` is named by its kind (otel_attribute_name).
+constexpr IdentityName kIdentityNames[] = {
+    {"namespace", "k8s.namespace.name"}, {"pod", "k8s.pod.name"},
+    {"container", "k8s.container.name"}, {"workload_kind", "ksight.workload.kind"},
+    {"unit", "ksight.systemd.unit"},     {"cgroup", "ksight.cgroup.path"},
+    {"cgroup_id", "ksight.cgroup_id"},   {"container_id", "container.id"},
+    {"pod_uid", "k8s.pod.uid"},          {"qos", "ksight.k8s.pod.qos_class"},
+    {"runtime", "container.runtime"},
+};
+
 json series_attributes(const core::MetricDesc& d, const core::SeriesSnapshot& s) {
   json out = json::array();
+  std::string_view kind;
   for (size_t i = 0; i < d.label_names.size() && i < s.labels.size(); ++i) {
-    out.push_back({{"key", d.label_names[i]}, {"value", {{"stringValue", s.labels[i]}}}});
+    if (d.label_names[i] == "workload_kind") kind = s.labels[i];
+  }
+  for (size_t i = 0; i < d.label_names.size() && i < s.labels.size(); ++i) {
+    std::string key = otel_attribute_name(d.label_names[i], kind);
+    // An identity label without a value (no pod outside Kubernetes) is left
+    // out, as Prometheus leaves out empty labels.
+    if (key != d.label_names[i] && s.labels[i].empty()) continue;
+    out.push_back({{"key", std::move(key)}, {"value", {{"stringValue", s.labels[i]}}}});
   }
   return out;
 }
@@ -95,6 +118,22 @@ std::string otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string otel_attribute_name(std::string_view label, std::string_view workload_kind) {
+  if (label == "workload") {
+    // k8s.deployment.name, k8s.statefulset.name, k8s.daemonset.name,
+    // k8s.job.name, k8s.cronjob.name, k8s.replicaset.name.
+    std::string kind;
+    for (char c : workload_kind)
+      kind += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (kind.empty() || kind == "pod") return "ksight.workload.name";
+    return "k8s." + kind + ".name";
+  }
+  for (const auto& n : kIdentityNames) {
+    if (n.label == label) return std::string(n.attribute);
+  }
+  return std::string(label);
+}
+
 void OtlpLogBuffer::on_event(const core::EventView& ev) {
   std::string& r = scratch_;
   r.clear();
@@ -117,6 +156,18 @@ void OtlpLogBuffer::on_event(const core::EventView& ev) {
   r += "}},{\"key\":\"ksight.cgroup_id\",\"value\":{\"intValue\":\"";
   append_number(r, ev.cgroup_id);
   r += "\"}}";
+  std::string_view kind;
+  for (const auto& [k, v] : ev.identity) {
+    if (k == "workload_kind") kind = v;
+  }
+  for (const auto& [k, v] : ev.identity) {
+    if (k == "cgroup_id") continue;  // already there, as a number
+    r += ",{\"key\":";
+    append_json_string(r, otel_attribute_name(k, kind));
+    r += ",\"value\":{\"stringValue\":";
+    append_json_string(r, v, InvalidUtf8::replace);
+    r += "}}";
+  }
   for (size_t i = 0; i < ev.field_count; ++i) {
     const core::Field& f = ev.fields[i];
     r += ",{\"key\":\"ksight.";

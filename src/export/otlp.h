@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,12 @@ struct OtlpResource {
   // service.name=ksight, service.version, host.name.
   static OtlpResource for_this_host();
 };
+
+// The OpenTelemetry attribute for a metric label: identity labels under the
+// semantic conventions (namespace -> k8s.namespace.name, container_id ->
+// container.id, workload -> k8s.deployment.name when `workload_kind` is
+// Deployment...), every other label as it is.
+std::string otel_attribute_name(std::string_view label, std::string_view workload_kind);
 
 std::string otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
                               const OtlpResource& resource, uint64_t now_unix_ns);

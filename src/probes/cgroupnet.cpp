@@ -14,12 +14,12 @@ CgroupnetDecoder::CgroupnetDecoder(core::Registry& reg, LoadedObject& obj) {
                     .help = "Bytes of IP packets in (rx) and out (tx) of sockets of a cgroup, by "
                             "cgroup v2 id, as the cgroup_skb hooks see them (headers included).",
                     .kind = core::MetricKind::counter,
-                    .label_names = {"cgroup_id", "direction"}});
+                    .label_names = {std::string(core::kCgroupLabel), "direction"}});
   packets_ = reg.add({.name = "ksight_cgroup_network_packets_total",
                       .help = "IP packets in (rx) and out (tx) of sockets of a cgroup, by "
                               "cgroup v2 id (a GSO packet counts once).",
                       .kind = core::MetricKind::counter,
-                      .label_names = {"cgroup_id", "direction"}});
+                      .label_names = {std::string(core::kCgroupLabel), "direction"}});
   create_cgroup_zero<ksight_cgroupnet_stats>(obj.map("cgroupnet_stats"));
 }
 
@@ -35,7 +35,7 @@ void CgroupnetDecoder::refresh(core::Registry::Writer& w, const LoadedObject& ob
           t.tx_packets += s.tx_packets;
         }
         if (!t.rx_packets && !t.tx_packets) return;
-        const std::string id = std::to_string(cgroup);
+        const core::CgroupKey id(cgroup);
         w.set(bytes_, {id, "rx"}, static_cast<double>(t.rx_bytes));
         w.set(bytes_, {id, "tx"}, static_cast<double>(t.tx_bytes));
         w.set(packets_, {id, "rx"}, static_cast<double>(t.rx_packets));

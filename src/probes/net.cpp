@@ -44,7 +44,7 @@ void refresh_cgroup_histograms(core::Registry::Writer& w, core::FamilyId family,
         }
         for (auto b : buckets) total += b;
         if (total == 0) return;
-        const std::string id = std::to_string(cgroup);
+        const core::CgroupKey id(cgroup);
         std::string_view labels[] = {id};
         w.set_histogram(family, labels, buckets, static_cast<double>(sum) * 1e-6);
       });

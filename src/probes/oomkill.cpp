@@ -20,7 +20,7 @@ OomkillDecoder::OomkillDecoder(core::Registry& reg, LoadedObject& obj) {
                             "that ran out of memory (0 collects cgroups past the in-kernel "
                             "limit).",
                     .kind = core::MetricKind::counter,
-                    .label_names = {"cgroup_id"}});
+                    .label_names = {std::string(core::kCgroupLabel)}});
   create_percpu_entry<uint64_t, uint64_t>(obj.map("oom_kills"), 0);
 }
 
@@ -48,7 +48,7 @@ void OomkillDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj)
                                         uint64_t total = 0;
                                         for (auto v : per_cpu) total += v;
                                         if (total == 0) return;
-                                        const std::string id = std::to_string(cgroup_id);
+                                        const core::CgroupKey id(cgroup_id);
                                         std::string_view labels[] = {id};
                                         w.set(kills_, labels, static_cast<double>(total));
                                       });

@@ -20,7 +20,7 @@ ProfileDecoder::ProfileDecoder(core::Registry& reg, LoadedObject& obj) {
                         .help = "On-CPU samples of the cpu-clock event (profile.frequency per "
                                 "second per busy CPU), by cgroup v2 id and mode (user, kernel).",
                         .kind = core::MetricKind::counter,
-                        .label_names = {"cgroup_id", "mode"}});
+                        .label_names = {std::string(core::kCgroupLabel), "mode"}});
   by_process_ = reg.add({.name = "ksight_process_cpu_samples_total",
                          .help = "On-CPU samples of the cpu-clock event, by process and mode.",
                          .kind = core::MetricKind::counter,

@@ -24,7 +24,7 @@ RunqlatDecoder::RunqlatDecoder(core::Registry& reg, LoadedObject& obj) {
                .help = "Run-queue latency: time from wake-up (or preemption) to running on a "
                        "CPU, by cgroup v2 id (0 collects cgroups past the in-kernel limit).",
                .kind = core::MetricKind::histogram,
-               .label_names = {"cgroup_id"},
+               .label_names = {std::string(core::kCgroupLabel)},
                .bounds = log2_us_bounds()});
   // The kernel folds cgroups past the map's limit into id 0: make sure it exists.
   create_percpu_entry<uint64_t, ksight_log2_hist>(obj.map("runq_hist"), 0);
@@ -36,7 +36,7 @@ void RunqlatDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj)
         SummedHistogram h;
         for (const auto& v : per_cpu) h.add(v);
         if (h.count == 0) return;
-        const std::string id = std::to_string(cgroup_id);
+        const core::CgroupKey id(cgroup_id);
         std::string_view labels[] = {id};
         w.set_histogram(latency_, labels, h.buckets, static_cast<double>(h.sum) * 1e-6);
       });

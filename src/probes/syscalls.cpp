@@ -20,11 +20,11 @@ SyscallsDecoder::SyscallsDecoder(core::Registry& reg, LoadedObject& obj) {
                     .help = "System calls completed, by syscall and cgroup v2 id (0 collects "
                             "cgroups past the in-kernel limit).",
                     .kind = core::MetricKind::counter,
-                    .label_names = {"syscall", "cgroup_id"}});
+                    .label_names = {"syscall", std::string(core::kCgroupLabel)}});
   errors_ = reg.add({.name = "ksight_syscall_errors_total",
                      .help = "System calls that returned an error, by syscall and cgroup v2 id.",
                      .kind = core::MetricKind::counter,
-                     .label_names = {"syscall", "cgroup_id"}});
+                     .label_names = {"syscall", std::string(core::kCgroupLabel)}});
   latency_ = reg.add({.name = "ksight_syscall_latency_seconds",
                       .help = "Time spent in system calls, from entry to return, by syscall.",
                       .kind = core::MetricKind::histogram,
@@ -67,7 +67,7 @@ void SyscallsDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj
         if (key.nr != KSIGHT_SYSCALL_NR_OVERFLOW && key.nr > 4096) return;  // not a syscall
         const std::string& name =
             key.nr == KSIGHT_SYSCALL_NR_OVERFLOW ? kOverflow : name_of(key.nr);
-        const std::string cgroup = std::to_string(key.cgroup_id);
+        const core::CgroupKey cgroup(key.cgroup_id);
         std::string_view labels[] = {name, cgroup};
         w.set(calls_, labels, static_cast<double>(h.count));
         if (errors) w.set(errors_, labels, static_cast<double>(errors));

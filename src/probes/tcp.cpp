@@ -18,27 +18,27 @@ TcpDecoder::TcpDecoder(core::Registry& reg, LoadedObject& obj) {
                      .help = "TCP connections established, by direction (active: connect(), "
                              "passive: accepted) and cgroup v2 id of the socket's owner.",
                      .kind = core::MetricKind::counter,
-                     .label_names = {"cgroup_id", "direction"}});
+                     .label_names = {std::string(core::kCgroupLabel), "direction"}});
   closed_ = reg.add({.name = "ksight_tcp_connections_closed_total",
                      .help = "Established TCP connections that reached CLOSE, by cgroup v2 id.",
                      .kind = core::MetricKind::counter,
-                     .label_names = {"cgroup_id"}});
+                     .label_names = {std::string(core::kCgroupLabel)}});
   duration_ = reg.add({.name = "ksight_tcp_connection_duration_seconds",
                        .help = "Lifetime of TCP connections from ESTABLISHED to CLOSE, by "
                                "cgroup v2 id (connections ksight saw open).",
                        .kind = core::MetricKind::histogram,
-                       .label_names = {"cgroup_id"},
+                       .label_names = {std::string(core::kCgroupLabel)},
                        .bounds = log2_us_bounds()});
   sent_ = reg.add({.name = "ksight_tcp_sent_bytes_total",
                    .help = "Bytes sent and acknowledged (tcp_sock bytes_acked) over TCP "
                            "connections, counted when they close, by cgroup v2 id.",
                    .kind = core::MetricKind::counter,
-                   .label_names = {"cgroup_id"}});
+                   .label_names = {std::string(core::kCgroupLabel)}});
   received_ = reg.add({.name = "ksight_tcp_received_bytes_total",
                        .help = "Bytes received (tcp_sock bytes_received) over TCP connections, "
                                "counted when they close, by cgroup v2 id.",
                        .kind = core::MetricKind::counter,
-                       .label_names = {"cgroup_id"}});
+                       .label_names = {std::string(core::kCgroupLabel)}});
   create_cgroup_zero<ksight_tcp_stats>(obj.map("tcp_stats"));
 }
 
@@ -76,7 +76,7 @@ void TcpDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj) {
           for (size_t i = 0; i < buckets.size(); ++i) buckets[i] += s.duration.slots[i];
         }
         if (!t.opened_active && !t.opened_passive && !t.closed) return;
-        const std::string id = std::to_string(cgroup);
+        const core::CgroupKey id(cgroup);
         if (t.opened_active) w.set(opened_, {id, "active"}, static_cast<double>(t.opened_active));
         if (t.opened_passive)
           w.set(opened_, {id, "passive"}, static_cast<double>(t.opened_passive));

@@ -13,7 +13,7 @@ TcpconnlatDecoder::TcpconnlatDecoder(core::Registry& reg, LoadedObject& obj) {
                       .help = "Time from connect() to the SYN-ACK that established the "
                               "connection, by cgroup v2 id of the caller.",
                       .kind = core::MetricKind::histogram,
-                      .label_names = {"cgroup_id"},
+                      .label_names = {std::string(core::kCgroupLabel)},
                       .bounds = log2_us_bounds()});
   create_cgroup_zero<ksight_log2_hist>(obj.map("tcpconnlat_hist"));
 }

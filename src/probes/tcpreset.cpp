@@ -21,7 +21,7 @@ TcpresetDecoder::TcpresetDecoder(core::Registry& reg) {
                              "state and direction. A reset sent for a segment no socket wanted "
                              "(e.g. a connect to a closed port) has cgroup_id 0 and state none.",
                      .kind = core::MetricKind::counter,
-                     .label_names = {"cgroup_id", "state", "direction"}});
+                     .label_names = {std::string(core::kCgroupLabel), "state", "direction"}});
 }
 
 bool TcpresetDecoder::decode(std::span<const std::byte> rec, core::Registry::Writer&,
@@ -42,7 +42,7 @@ void TcpresetDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj
       [&](const ksight_tcp_state_key& k, std::span<const uint64_t> cpus) {
         uint64_t n = 0;
         for (auto v : cpus) n += v;
-        w.set(resets_, {std::to_string(k.cgroup_id), tcp_state_name(k.state), direction(k.kind)},
+        w.set(resets_, {core::CgroupKey(k.cgroup_id), tcp_state_name(k.state), direction(k.kind)},
               static_cast<double>(n));
       });
 }

@@ -14,7 +14,7 @@ TcpretransDecoder::TcpretransDecoder(core::Registry& reg) {
                           .help = "TCP segments retransmitted, by cgroup v2 id of the socket and "
                                   "TCP state at the time.",
                           .kind = core::MetricKind::counter,
-                          .label_names = {"cgroup_id", "state"}});
+                          .label_names = {std::string(core::kCgroupLabel), "state"}});
 }
 
 bool TcpretransDecoder::decode(std::span<const std::byte> rec, core::Registry::Writer&,
@@ -34,7 +34,7 @@ void TcpretransDecoder::refresh(core::Registry::Writer& w, const LoadedObject& o
       [&](const ksight_tcp_state_key& k, std::span<const uint64_t> cpus) {
         uint64_t n = 0;
         for (auto v : cpus) n += v;
-        w.set(retransmits_, {std::to_string(k.cgroup_id), tcp_state_name(k.state)},
+        w.set(retransmits_, {core::CgroupKey(k.cgroup_id), tcp_state_name(k.state)},
               static_cast<double>(n));
       });
 }

@@ -14,7 +14,7 @@ TcprttDecoder::TcprttDecoder(core::Registry& reg, LoadedObject& obj) {
                           "segment received, by cgroup v2 id of the socket (0 also collects "
                           "cgroups past the in-kernel limit).",
                   .kind = core::MetricKind::histogram,
-                  .label_names = {"cgroup_id"},
+                  .label_names = {std::string(core::kCgroupLabel)},
                   .bounds = log2_us_bounds()});
   create_cgroup_zero<ksight_log2_hist>(obj.map("tcprtt_hist"));
 }

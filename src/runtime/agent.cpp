@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/clock.h"
+#include "identity/resolver.h"
 #include "ksight/abi/common.h"
 #include "runtime/cgroup.h"
 #include "runtime/self_stats.h"
@@ -261,6 +262,9 @@ void Agent::dispatch_loop() {
   dispatcher_tid_ = current_tid();
   core::EventView view;
   const bool want_events = !sinks_.empty();
+  // The identity of the last event's cgroup: runs of events from one cgroup
+  // (the common case) look it up once.
+  std::shared_ptr<const identity::Resolver::EventLabels> labels;
   for (;;) {
     dispatcher_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
     EventBatch* b = queue_->pop(std::chrono::milliseconds(20));
@@ -278,6 +282,13 @@ void Agent::dispatch_loop() {
           lost_[id][static_cast<size_t>(LossReason::malformed)].fetch_add(
               1, std::memory_order_relaxed);
           continue;
+        }
+        if (!want_events) continue;
+        if (opts_.resolver) {
+          if (!labels || labels->identity->cgroup_id != view.cgroup_id) {
+            labels = opts_.resolver->event_labels(view.cgroup_id);
+          }
+          view.identity = labels->pairs;
         }
         for (auto* s : sinks_) s->on_event(view);
       }
@@ -397,6 +408,7 @@ void Agent::register_self_metrics() {
       CgroupExistence live;
       auto exists = [&live](uint64_t id) { return live.exists(id); };
       for (auto& p : probes_) cgroups_pruned_ += p->prune_cgroups(exists);
+      if (opts_.resolver) opts_.resolver->sweep(w.now(), exists);
     }
     w.set(pruned, {}, static_cast<double>(cgroups_pruned_));
     // Losses no probe can be blamed for: perf overwrites, unreadable records.

@@ -22,6 +22,10 @@
 #include "probes/probe.h"
 #include "runtime/batch_queue.h"
 
+namespace ksight::identity {
+class Resolver;
+}
+
 namespace ksight::runtime {
 
 struct AgentOptions {
@@ -43,6 +47,9 @@ struct AgentOptions {
   bool per_process = false;  // per-process counts where probes can (ksight top)
   bool bpf_stats = true;     // keep BPF run-time stats on
   std::set<std::string> disabled_features;
+  // Names every event's cgroup (EventView::identity), and learns which
+  // cgroups went at each prune sweep. Outlives the agent; null: ids only.
+  identity::Resolver* resolver = nullptr;
   uint32_t cgroup_map_entries = 0;                        // 0: each map's compiled-in size
   uint64_t cgroup_prune_interval_ns = 10'000'000'000ull;  // 0: never prune
 };

@@ -382,7 +382,10 @@ void churn_cgroups(const std::string& prune_interval, bool expect_own_series) {
   } rm_parent{parent};
   std::ofstream(dir.file("cfg.yaml"))
       << "cgroups:\n  map_entries: 16\n  prune_interval: " << prune_interval << "\n";
-  Daemon d(dir, {"--probes", "runqlat", "--config", dir.file("cfg.yaml")}, false);
+  Daemon d(
+      dir,
+      {"--probes", "runqlat", "--config", dir.file("cfg.yaml"), "--identity-labels", "cgroup_id"},
+      false);
   ASSERT_TRUE(d.wait_ready({"runqlat"})) << d.log();
   auto count_of = [&](const std::string& body, uint64_t id) {
     return metric(

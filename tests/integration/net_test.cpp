@@ -401,7 +401,7 @@ TEST(Net, TcpMetricsCountTheConnectionsOfACgroup) {
   auto cg = runtime::ScopedCgroup::create("ksight-net-test-" + std::to_string(::getpid()));
   ASSERT_TRUE(cg) << cg.error();
   TempDir dir;
-  Daemon d(dir, {"--probes", "tcp,tcprtt,cgroupnet"}, false);
+  Daemon d(dir, {"--probes", "tcp,tcprtt,cgroupnet", "--identity-labels", "cgroup_id"}, false);
   ASSERT_TRUE(d.wait_ready({"tcp", "tcprtt", "cgroupnet"})) << d.log();
   constexpr int kConns = 20;
   constexpr size_t kBytes = 100000;
@@ -583,7 +583,7 @@ TEST(Net, CgroupnetLeavesNothingOnTheRootCgroup) {
   };
   const int before = ours();
   TempDir dir;
-  Daemon d(dir, {"--probes", "cgroupnet"}, false);
+  Daemon d(dir, {"--probes", "cgroupnet", "--identity-labels", "cgroup_id"}, false);
   ASSERT_TRUE(d.wait_ready({"cgroupnet"})) << d.log();
   EXPECT_EQ(ours(), before + 2);  // ingress and egress
   ASSERT_EQ(d.stop(), 0) << d.log();
@@ -648,7 +648,7 @@ TEST(Net, ConnectToAClosedPortCountsResets) {
   auto cg = runtime::ScopedCgroup::create("ksight-rst-test-" + std::to_string(::getpid()));
   ASSERT_TRUE(cg) << cg.error();
   TempDir dir;
-  Daemon d(dir, {"--probes", "tcpreset"}, false);
+  Daemon d(dir, {"--probes", "tcpreset", "--identity-labels", "cgroup_id"}, false);
   ASSERT_TRUE(d.wait_ready({"tcpreset"})) << d.log();
   const std::string sent_none =
       "ksight_tcp_resets_total{cgroup_id=\"0\",state=\"none\",direction=\"sent\"}";
@@ -689,7 +689,7 @@ TEST(Net, UdpToAClosedPortCountsANoSocketDrop) {
   TestNet net;
   REQUIRE_NET(net);
   TempDir dir;
-  Daemon d(dir, {"--probes", "netdrop"}, false);
+  Daemon d(dir, {"--probes", "netdrop", "--identity-labels", "cgroup_id"}, false);
   ASSERT_TRUE(d.wait_ready({"netdrop"})) << d.log();
   // __udp4_lib_rcv() frees a datagram no socket wants with
   // SKB_DROP_REASON_NO_SOCKET, after answering it with ICMP port unreachable.

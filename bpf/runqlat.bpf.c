@@ -50,7 +50,8 @@ static __always_inline bool task_wanted(struct task_struct *t)
 
 	if (ksight_filter_tgid && BPF_CORE_READ(t, tgid) != ksight_filter_tgid)
 		return false;
-	if (ksight_filter_cgroup && task_cgroup_id(t) != ksight_filter_cgroup)
+	if ((ksight_filter_cgroup || ksight_filter_cgroup_set) &&
+	    !ksight__cgroup_wanted(task_cgroup_id(t)))
 		return false;
 	if (ksight_filter_comm_set) {
 		BPF_CORE_READ_STR_INTO(&comm, t, comm);

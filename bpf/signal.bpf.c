@@ -30,7 +30,7 @@ static __always_inline bool target_wanted(const struct target *t)
 
 	if (ksight_filter_tgid && t->pid != ksight_filter_tgid)
 		return false;
-	if (ksight_filter_cgroup && t->cgroup_id != ksight_filter_cgroup)
+	if (!ksight__cgroup_wanted(t->cgroup_id))
 		return false;
 	if (ksight_filter_comm_set) {
 		bpf_probe_read_kernel_str(comm, sizeof(comm), t->comm);

@@ -35,6 +35,10 @@ const volatile char ksight_filter_comm[KSIGHT_COMM_LEN] = {};
 /* cgroup v2 id to trace (ksight trace --cgroup, and -- CMD, which runs the
  * command in a cgroup of its own so its descendants are followed for free). */
 const volatile __u64 ksight_filter_cgroup = 0;
+/* A set of cgroup ids to trace, in ksight_cgroup_filter (ksight trace --pod,
+ * --namespace, --container, --unit): user space keeps it current as the
+ * workload's containers come and go, and shares one map with every object. */
+const volatile __u8 ksight_filter_cgroup_set = 0;
 /* Only failures: non-zero exits, failed opens (ksight trace --failed). */
 const volatile __u8 ksight_filter_failed = 0;
 /* Token bucket of discrete events, per CPU: each record costs
@@ -50,6 +54,24 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } ksight_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	/* Resized to 1 by user space when no set filter is in use. */
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} ksight_cgroup_filter SEC(".maps");
+
+/* True when cgroup `id` passes the cgroup filters (--cgroup, or a set). */
+static __always_inline bool ksight__cgroup_wanted(__u64 id)
+{
+	if (ksight_filter_cgroup && id != ksight_filter_cgroup)
+		return false;
+	if (ksight_filter_cgroup_set && !bpf_map_lookup_elem(&ksight_cgroup_filter, &id))
+		return false;
+	return true;
+}
 
 struct ksight_scratch {
 	__u8 data[KSIGHT_MAX_EVENT_SIZE];
@@ -135,7 +157,8 @@ static __always_inline bool ksight__wanted(__u32 tgid, const char *comm)
 {
 	if (ksight_filter_tgid && tgid != ksight_filter_tgid)
 		return false;
-	if (ksight_filter_cgroup && bpf_get_current_cgroup_id() != ksight_filter_cgroup)
+	if ((ksight_filter_cgroup || ksight_filter_cgroup_set) &&
+	    !ksight__cgroup_wanted(bpf_get_current_cgroup_id()))
 		return false;
 	if (ksight_filter_comm_set && !ksight__comm_matches(comm))
 		return false;
@@ -150,7 +173,8 @@ static __always_inline bool ksight__current_wanted(__u64 pid_tgid)
 
 	if (ksight_filter_tgid && (pid_tgid >> 32) != ksight_filter_tgid)
 		return false;
-	if (ksight_filter_cgroup && bpf_get_current_cgroup_id() != ksight_filter_cgroup)
+	if ((ksight_filter_cgroup || ksight_filter_cgroup_set) &&
+	    !ksight__cgroup_wanted(bpf_get_current_cgroup_id()))
 		return false;
 	if (ksight_filter_comm_set) {
 		bpf_get_current_comm(comm, sizeof(comm));

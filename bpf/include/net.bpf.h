@@ -103,7 +103,7 @@ static __always_inline __u32 net__sock_state(const struct sock *sk)
  * apply to probes that know no owner (pass pid 0 and a NULL comm). */
 static __always_inline bool net__owner_wanted(__u32 tgid, const char *comm, __u64 cgroup_id)
 {
-	if (ksight_filter_cgroup && cgroup_id != ksight_filter_cgroup)
+	if (!ksight__cgroup_wanted(cgroup_id))
 		return false;
 	if (ksight_filter_tgid && tgid != ksight_filter_tgid)
 		return false;

@@ -33,10 +33,12 @@ struct TraceFlags {
   std::string interval;  // histogram probes: print every interval too
   uint32_t pid = 0;
   std::string comm;
-  std::string cgroup;                // cgroup v2 path
-  bool failed = false;               // only failures
-  std::vector<std::string> command;  // -- CMD ARGS...: run it, trace its tree
-  std::string user;                  // run CMD as this user
+  std::string cgroup;                    // cgroup v2 path
+  std::string ns, pod, container, unit;  // workload filters (docs/identity.md)
+  std::string kubeconfig;                // pod names for them from this API server
+  bool failed = false;                   // only failures
+  std::vector<std::string> command;      // -- CMD ARGS...: run it, trace its tree
+  std::string user;                      // run CMD as this user
   uint64_t count = 0;
   std::string by;              // break histograms and counters down by this key
   uint64_t rate_limit = 0;     // records/s per probe, in the kernel; 0: none

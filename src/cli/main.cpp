@@ -80,6 +80,15 @@ int main(int argc, char** argv) {
   trace_cmd->add_option("--comm", trace.comm, "only processes with this command name");
   trace_cmd->add_option("--cgroup", trace.cgroup,
                         "only processes in this cgroup v2 (path under the cgroup2 mount)");
+  trace_cmd->add_option("--namespace", trace.ns, "only pods of this Kubernetes namespace");
+  trace_cmd->add_option("--pod", trace.pod, "only this pod: NAMESPACE/NAME, a name or a UID");
+  trace_cmd->add_option("--container", trace.container,
+                        "only this container: its name, or 12+ digits of its id");
+  trace_cmd->add_option("--unit", trace.unit,
+                        "only this systemd unit or slice, and what runs below it");
+  trace_cmd->add_option("--kubeconfig", trace.kubeconfig,
+                        "pod names and namespaces from this API server (default: in-cluster, "
+                        "when there is one)");
   trace_cmd->add_flag("--failed", trace.failed, "only failures: non-zero exits, failed opens");
   trace_cmd->add_option("--user", trace.user,
                         "run -- CMD as this user (name or uid), with its groups");
@@ -131,8 +140,9 @@ int main(int argc, char** argv) {
   TopFlags top;
   auto* top_cmd = app.add_subcommand(
       "top", "Live table per process or container: CPU, execs, syscalls, opens, TCP");
-  top_cmd->add_option("--by", top.by, "process or container (cgroup)")
-      ->check(CLI::IsMember({"process", "container"}));
+  top_cmd
+      ->add_option("--by", top.by, "process, container (cgroup), pod, namespace or unit (systemd)")
+      ->check(CLI::IsMember({"process", "container", "pod", "namespace", "unit"}));
   top_cmd->add_option("-s,--sort", top.sort,
                       "sort column: cpu, execs, syscalls, opens, tcp, bytes, retrans");
   top_cmd->add_option("-i,--interval", top.interval, "refresh every interval (default 2s)");

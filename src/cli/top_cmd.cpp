@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "config/units.h"
 #include "core/clock.h"
+#include "identity/resolver.h"
 #include "probes/probe.h"
 #include "runtime/agent.h"
 #include "runtime/cgroup.h"
@@ -105,8 +106,10 @@ int run_top(const TopFlags& flags) {
                 "--sort: expected cpu, execs, syscalls, opens, tcp, bytes or "
                 "retrans, got '" +
                     flags.sort + "'");
-  if (flags.by != "process" && flags.by != "container")
-    return fail(kExitUsage, "--by: expected process or container, got '" + flags.by + "'");
+  const auto group_by = top_group_from_string(flags.by);
+  if (!group_by)
+    return fail(kExitUsage, "--by: expected process, container, pod, namespace or unit, got '" +
+                                flags.by + "'");
   auto interval = config::parse_duration_ns(flags.interval);
   if (!interval || *interval < 100'000'000)
     return fail(kExitUsage,
@@ -117,7 +120,7 @@ int run_top(const TopFlags& flags) {
     if (!d) return fail(kExitUsage, "--duration: " + d.error());
     duration_ns = *d;
   }
-  const TopGroup group = flags.by == "process" ? TopGroup::process : TopGroup::container;
+  const TopGroup group = *group_by;
 
   setup_logging(flags.log_level);
   block_stop_signals();
@@ -145,9 +148,25 @@ int run_top(const TopFlags& flags) {
     if (!st.up) off += (off.empty() ? "" : ", ") + st.name;
 
   std::map<uint64_t, std::string> cgroups;
+  identity::Resolver resolver({});
   auto cgroup_name = [&](uint64_t id) -> std::string {
-    auto it = cgroups.find(id);
-    return it != cgroups.end() ? it->second : "(gone)";
+    if (group == TopGroup::container) {
+      auto it = cgroups.find(id);
+      return it != cgroups.end() ? it->second : "(gone)";
+    }
+    auto who = resolver.resolve(id);
+    auto value = [&](identity::Label l) { return who->values[static_cast<size_t>(l)]; };
+    if (group == TopGroup::namespace_) {
+      return who->ns.empty() ? "(not in a pod)" : who->ns;
+    }
+    if (group == TopGroup::pod) {
+      if (value(identity::Label::pod).empty()) return "(not in a pod)";
+      return who->ns.empty() ? value(identity::Label::pod) : who->ns + "/" + who->pod;
+    }
+    // By unit: containers outside any unit count under their own name.
+    std::string unit = value(identity::Label::unit);
+    if (unit.empty()) unit = "container " + value(identity::Label::container);
+    return unit;
   };
   const uint64_t start = core::mono_ns();
   uint64_t last = start, next = start + *interval;

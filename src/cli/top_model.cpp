@@ -39,6 +39,15 @@ std::optional<TopColumn> top_column_from_string(std::string_view s) {
   return std::nullopt;
 }
 
+std::optional<TopGroup> top_group_from_string(std::string_view s) {
+  if (s == "process") return TopGroup::process;
+  if (s == "container" || s == "cgroup") return TopGroup::container;
+  if (s == "pod") return TopGroup::pod;
+  if (s == "namespace") return TopGroup::namespace_;
+  if (s == "unit") return TopGroup::unit;
+  return std::nullopt;
+}
+
 std::string_view to_string(TopColumn c) {
   return kColumnNames[static_cast<size_t>(c)];
 }
@@ -131,6 +140,20 @@ std::vector<TopRow> TopModel::tick(const std::vector<core::FamilySnapshot>& snap
     r.values[static_cast<size_t>(TopColumn::bytes)] /= 1024.0;
     out.push_back(std::move(r));
   }
+  if (group_ == TopGroup::process || group_ == TopGroup::container) return out;
+  // One row per pod, namespace or unit: the sum of its cgroups.
+  std::map<std::string, std::pair<TopRow, size_t>> merged;
+  for (auto& r : out) {
+    auto [it, fresh] = merged.try_emplace(r.name, r, 1);
+    if (fresh) continue;
+    for (size_t c = 0; c < r.values.size(); ++c) it->second.first.values[c] += r.values[c];
+    ++it->second.second;
+  }
+  out.clear();
+  for (auto& [name, rc] : merged) {
+    rc.first.key = std::to_string(rc.second);
+    out.push_back(std::move(rc.first));
+  }
   return out;
 }
 
@@ -143,9 +166,27 @@ std::string render_top(std::vector<TopRow> rows, TopGroup group, TopColumn sort,
   std::string out = header;
   char buf[512];
   const bool by_process = group == TopGroup::process;
-  std::snprintf(buf, sizeof(buf), "%-*s %-*s", by_process ? 8 : 14,
-                by_process ? "PID" : "CGROUP_ID", by_process ? 16 : 40,
-                by_process ? "COMM" : "CGROUP");
+  const char* key_heading = by_process ? "PID" : "CGROUP_ID";
+  const char* name_heading = "CGROUP";
+  switch (group) {
+    case TopGroup::process:
+      name_heading = "COMM";
+      break;
+    case TopGroup::container:
+      break;
+    case TopGroup::pod:
+      name_heading = "POD";
+      break;
+    case TopGroup::namespace_:
+      name_heading = "NAMESPACE";
+      break;
+    case TopGroup::unit:
+      name_heading = "UNIT";
+      break;
+  }
+  if (group != TopGroup::process && group != TopGroup::container) key_heading = "CGROUPS";
+  std::snprintf(buf, sizeof(buf), "%-*s %-*s", by_process ? 8 : 14, key_heading,
+                by_process ? 16 : 40, name_heading);
   out += buf;
   for (size_t c = 0; c < std::size(kHeadings); ++c) {
     std::string h(kHeadings[c]);

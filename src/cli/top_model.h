@@ -19,7 +19,10 @@
 
 namespace ksight::cli {
 
-enum class TopGroup : uint8_t { process, container };
+// Rows per process, per cgroup (container), or per pod, namespace or
+// systemd unit: cgroups whose identity (identity::Resolver) shares the name.
+enum class TopGroup : uint8_t { process, container, pod, namespace_, unit };
+std::optional<TopGroup> top_group_from_string(std::string_view s);
 
 enum class TopColumn : uint8_t { cpu, execs, syscalls, opens, tcp, bytes, retrans, count };
 
@@ -27,8 +30,8 @@ std::optional<TopColumn> top_column_from_string(std::string_view s);
 std::string_view to_string(TopColumn c);
 
 struct TopRow {
-  std::string key;   // pid, or cgroup id
-  std::string name;  // command, or cgroup path
+  std::string key;   // pid, cgroup id, or how many cgroups a pod/namespace/unit row sums
+  std::string name;  // command, cgroup path, pod, namespace or unit
   // Per second over the interval; cpu is percent of one CPU.
   std::array<double, static_cast<size_t>(TopColumn::count)> values{};
   double operator[](TopColumn c) const { return values[static_cast<size_t>(c)]; }
@@ -42,8 +45,9 @@ class TopModel : public core::EventSink {
   void on_event(const core::EventView& ev) override;
 
   // Closes an interval of `seconds`: the events counted since the last call,
-  // plus what the cumulative counters in `snapshot` grew by. Container names
-  // come from `cgroup_name` (id -> path).
+  // plus what the cumulative counters in `snapshot` grew by. Rows of cgroups
+  // are named by `cgroup_name` (id -> path, pod, namespace or unit); by pod,
+  // namespace or unit, cgroups of one name become one row.
   std::vector<TopRow> tick(const std::vector<core::FamilySnapshot>& snapshot, double seconds,
                            const std::function<std::string(uint64_t)>& cgroup_name);
 

@@ -24,13 +24,17 @@
 #include "cli/trace_printer.h"
 #include "config/units.h"
 #include "core/clock.h"
-#include "probes/probe.h"
 #include "identity/resolver.h"
+#include "identity/workload_filter.h"
+#include "probes/probe.h"
 #include "runtime/cgroup.h"
 
 namespace ksight::cli {
 
 namespace {
+
+// How often workload filters look for new matching cgroups.
+constexpr uint64_t kWorkloadRescanNs = 1'000'000'000ull;
 
 // Who `--user NAME` runs the command as; looked up before fork (NSS is not
 // safe to call in the child of a threaded process).
@@ -227,6 +231,10 @@ int run_trace(const TraceFlags& flags) {
     cgroup = *id;
   }
 
+  auto workload =
+      identity::WorkloadSelector::from_flags(flags.ns, flags.pod, flags.container, flags.unit);
+  if (!workload) return fail(kExitUsage, workload.error());
+
   std::optional<Credentials> creds;
   if (!flags.user.empty()) {
     if (flags.command.empty()) return fail(kExitUsage, "--user needs a command: -- CMD ARGS...");
@@ -274,6 +282,7 @@ int run_trace(const TraceFlags& flags) {
   opts.filter_tgid = flags.pid;
   opts.filter_comm = flags.comm;
   opts.filter_cgroup = cgroup;
+  opts.filter_cgroup_set = !workload->empty();
   opts.filter_failed = flags.failed;
   opts.event_rate_limit = flags.rate_limit;
   opts.event_rate_burst = 0;
@@ -300,6 +309,23 @@ int run_trace(const TraceFlags& flags) {
   core::Registry registry;
   auto agent = runtime::Agent::start(opts, registry, {&printer});
   if (!agent) return fail(kExitFailure, agent.error() + privilege_hint(agent.error()));
+
+  // Workload filters: the matching cgroups go into the kernel's set now and
+  // at every rescan, so containers that start later are traced too.
+  uint64_t next_rescan = 0;
+  bool said_none = false;
+  auto rescan = [&] {
+    if (workload->empty() || core::mono_ns() < next_rescan) return;
+    next_rescan = core::mono_ns() + kWorkloadRescanNs;
+    auto ids = identity::matching_cgroups(*workload, resolver, runtime::Agent::kMaxFilterCgroups);
+    if (auto r = (*agent)->set_cgroup_filter(ids); !r) spdlog::warn("{}", r.error());
+    if (ids.empty() && !said_none) {
+      std::fprintf(stderr, "ksight: nothing matches %s yet; waiting for it\n",
+                   workload->describe().c_str());
+      said_none = true;
+    }
+  };
+  rescan();
 
   if (child) child->release();  // probes are attached: the command may exec now
 
@@ -349,6 +375,7 @@ int run_trace(const TraceFlags& flags) {
     }
     if (printer.limit_reached()) break;
     if (printer.output_error() || stdout_reader_gone()) break;
+    rescan();
     if (deadline && core::mono_ns() >= deadline) break;
     if (next_print && core::mono_ns() >= next_print && !aggregates.empty()) {
       print_histograms();

@@ -48,6 +48,8 @@ TracePrinter::TracePrinter(std::FILE* out, Format format, std::span<const std::s
 
 namespace {
 
+constexpr int kWorkloadWidth = 24;
+
 // Who an event came from, in one word: namespace/pod/container in
 // Kubernetes, the container's name or id elsewhere, else the systemd unit
 // (or the cgroup path). Empty without an identity.
@@ -89,6 +91,11 @@ void TracePrinter::header() {
   s = h.size();
   h += "COMM";
   pad(h, s, 16);
+  if (!columns_.empty()) {
+    s = h.size();
+    h += "WORKLOAD";
+    pad(h, s, kWorkloadWidth);
+  }
   if (columns_.empty()) {
     h += "DETAILS";
   } else {
@@ -98,7 +105,6 @@ void TracePrinter::header() {
         h.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
       pad(h, s, column_width(c));
     }
-    h += "WORKLOAD";
   }
   while (!h.empty() && h.back() == ' ') h.pop_back();
   pending_ += h;
@@ -144,6 +150,11 @@ void TracePrinter::on_event(const core::EventView& ev) {
     s = line_.size();
     core::append_terminal_safe(line_, ev.comm);
     pad(line_, s, 16);
+    if (!columns_.empty()) {
+      s = line_.size();
+      append_workload(line_, ev);
+      pad(line_, s, kWorkloadWidth);
+    }
     if (columns_.empty()) {
       for (size_t i = 0; i < ev.field_count; ++i) {
         line_.append(ev.fields[i].key);
@@ -163,7 +174,6 @@ void TracePrinter::on_event(const core::EventView& ev) {
           line_.push_back('-');
         pad(line_, s, column_width(c));
       }
-      append_workload(line_, ev);
     }
     while (!line_.empty() && line_.back() == ' ') line_.pop_back();
   }

@@ -58,6 +58,17 @@ std::expected<std::vector<bpf_program*>, std::string> LoadedObject::prepare(
   if (int err = bpf_map__reuse_fd(events, req.channel->map_fd())) {
     return std::unexpected(std::string("sharing the event channel: ") + std::strerror(-err));
   }
+  // The workload filter's cgroup set: one map the agent owns and keeps
+  // current, shared by every object; a one-entry stub where it is off.
+  if (bpf_map* set = bpf_object__find_map_by_name(obj, "ksight_cgroup_filter")) {
+    if (req.cgroup_filter_fd >= 0) {
+      if (int err = bpf_map__reuse_fd(set, req.cgroup_filter_fd)) {
+        return std::unexpected(std::string("sharing the cgroup filter: ") + std::strerror(-err));
+      }
+    } else {
+      bpf_map__set_max_entries(set, 1);
+    }
+  }
   return chosen;
 }
 

@@ -87,6 +87,7 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
   ro->ksight_filter_tgid = req.filter_tgid;
   ro->ksight_filter_comm_set = !req.filter_comm.empty();
   ro->ksight_filter_cgroup = req.filter_cgroup;
+  ro->ksight_filter_cgroup_set = req.cgroup_filter_fd >= 0;
   ro->ksight_filter_failed = req.filter_failed;
   std::tie(ro->ksight_rate_cost_ns, ro->ksight_rate_burst_ns) = rate_limit_ns(req);
   if constexpr (!std::is_same_v<Configure, std::nullptr_t>) configure(raw);

@@ -37,6 +37,9 @@ struct LoadRequest {
   uint32_t filter_tgid = 0;    // 0: every process
   std::string filter_comm;     // empty: every command
   uint64_t filter_cgroup = 0;  // cgroup v2 id; 0: every cgroup
+  // A BPF hash of cgroup ids (u64 -> u8) to trace, kept current by the
+  // agent (workload filters); -1: none.
+  int cgroup_filter_fd = -1;
   bool filter_failed = false;  // only failures (non-zero exits, failed opens)
   // In-kernel token bucket for the probe's records: events per second over
   // the whole machine, and the burst it may take at once; 0: no limit.

@@ -188,7 +188,37 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
   return a;
 }
 
+std::expected<void, std::string> Agent::set_cgroup_filter(const std::set<uint64_t>& ids) {
+  if (!cgroup_filter_) return std::unexpected(std::string("no cgroup filter in this agent"));
+  for (auto it = filter_ids_.begin(); it != filter_ids_.end();) {
+    if (ids.count(*it)) {
+      ++it;
+      continue;
+    }
+    bpf_map_delete_elem(cgroup_filter_.get(), &*it);
+    it = filter_ids_.erase(it);
+  }
+  const uint8_t one = 1;
+  for (uint64_t id : ids) {
+    if (filter_ids_.count(id)) continue;
+    if (bpf_map_update_elem(cgroup_filter_.get(), &id, &one, BPF_ANY) != 0) {
+      return std::unexpected("the workload matches more than " + std::to_string(kMaxFilterCgroups) +
+                             " cgroups: " + std::strerror(errno));
+    }
+    filter_ids_.insert(id);
+  }
+  return {};
+}
+
 std::expected<void, std::string> Agent::load_probes() {
+  if (opts_.filter_cgroup_set) {
+    cgroup_filter_ = bpf::Fd(bpf_map_create(BPF_MAP_TYPE_HASH, "ksight_cg_filter", sizeof(uint64_t),
+                                            sizeof(uint8_t), kMaxFilterCgroups, nullptr));
+    if (!cgroup_filter_) {
+      return std::unexpected(std::string("creating the cgroup filter map: ") +
+                             std::strerror(errno));
+    }
+  }
   uint64_t wakeup = static_cast<uint64_t>(std::clamp(opts_.wakeup_fill, 0.0, 1.0) *
                                           static_cast<double>(channel_->bytes()));
   for (const auto& name : opts_.probes) {
@@ -215,6 +245,7 @@ std::expected<void, std::string> Agent::load_probes() {
                               .filter_tgid = opts_.filter_tgid,
                               .filter_comm = opts_.filter_comm,
                               .filter_cgroup = opts_.filter_cgroup,
+                              .cgroup_filter_fd = cgroup_filter_ ? cgroup_filter_.get() : -1,
                               .filter_failed = opts_.filter_failed,
                               .rate_limit = spec->rate_limited ? opts_.event_rate_limit : 0,
                               .rate_burst = opts_.event_rate_burst,

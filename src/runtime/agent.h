@@ -40,6 +40,8 @@ struct AgentOptions {
   uint32_t filter_tgid = 0;
   std::string filter_comm;
   uint64_t filter_cgroup = 0;
+  // Trace only the cgroups given to set_cgroup_filter() (workload filters).
+  bool filter_cgroup_set = false;
   bool filter_failed = false;
   uint64_t event_rate_limit = 0;  // records/s per rate-limited probe; 0: none
   uint64_t event_rate_burst = 0;  // 0: one second's worth
@@ -101,6 +103,11 @@ class Agent {
   // The same, by reason (indexed by LossReason).
   std::array<uint64_t, static_cast<size_t>(LossReason::count)> events_lost_by_reason() const;
 
+  // The cgroups a filter_cgroup_set agent traces, replacing the last set.
+  // Fails past kMaxFilterCgroups (the ids that fit are kept).
+  static constexpr uint32_t kMaxFilterCgroups = 4096;
+  std::expected<void, std::string> set_cgroup_filter(const std::set<uint64_t>& ids);
+
   static constexpr uint64_t kStallNs = 3'000'000'000ull;
   AgentHealth health(uint64_t now_mono_ns) const;
 
@@ -118,7 +125,9 @@ class Agent {
   core::Registry& registry_;
   std::vector<core::EventSink*> sinks_;
   bpf::KernelFeatures features_;
-  bpf::Fd stats_fd_;  // keeps BPF_ENABLE_STATS on while held
+  bpf::Fd stats_fd_;               // keeps BPF_ENABLE_STATS on while held
+  bpf::Fd cgroup_filter_;          // shared by every probe object, when filtering
+  std::set<uint64_t> filter_ids_;  // what cgroup_filter_ holds
   std::unique_ptr<bpf::EventChannel> channel_;
   std::vector<std::unique_ptr<probes::Probe>> probes_;
   std::vector<const probes::ProbeSpec*> specs_;  // parallel to probes_

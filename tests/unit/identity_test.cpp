@@ -7,6 +7,7 @@
 #include "identity/cgroup_path.h"
 #include "identity/pod_store.h"
 #include "identity/resolver.h"
+#include "identity/workload_filter.h"
 
 namespace ksight::identity {
 namespace {
@@ -246,6 +247,51 @@ TEST(RegistryExpansion, KernelHistogramsOfOnePodAddUp) {
     EXPECT_EQ(f.series[0].count, 11u);
     EXPECT_EQ(f.series[0].sum, 15);
   }
+}
+
+}  // namespace
+}  // namespace ksight::identity
+
+namespace ksight::identity {
+namespace {
+
+Identity identity_at(std::string path, std::string ns = "", std::string pod = "",
+                     std::string container = "") {
+  Identity id;
+  id.path = std::move(path);
+  id.parsed = parse_cgroup_path(id.path);
+  id.ns = std::move(ns);
+  id.pod = pod.empty() ? id.parsed.pod_uid : std::move(pod);
+  id.container = container.empty() ? id.parsed.container_id.substr(0, 12) : std::move(container);
+  return id;
+}
+
+TEST(WorkloadSelector, MatchesByNamespacePodContainerAndUnit) {
+  const auto in_pod =
+      identity_at("/kubepods/burstable/pod" + kUid + "/" + kId, "payments", "api-1", "server");
+  auto sel = [](std::string ns, std::string pod, std::string c, std::string unit) {
+    return *WorkloadSelector::from_flags(ns, pod, c, unit);
+  };
+  EXPECT_TRUE(sel("payments", "", "", "").matches(in_pod));
+  EXPECT_FALSE(sel("default", "", "", "").matches(in_pod));
+  EXPECT_TRUE(sel("", "payments/api-1", "", "").matches(in_pod));
+  EXPECT_FALSE(sel("", "default/api-1", "", "").matches(in_pod));
+  EXPECT_TRUE(sel("", kUid, "", "").matches(in_pod)) << "a pod by UID, without the API";
+  EXPECT_TRUE(sel("", "api-1", "server", "").matches(in_pod));
+  EXPECT_FALSE(sel("", "api-1", "sidecar", "").matches(in_pod));
+  EXPECT_TRUE(sel("", "", kId.substr(0, 12), "").matches(in_pod)) << "a container by id prefix";
+  EXPECT_FALSE(sel("", "", kId.substr(0, 6), "").matches(in_pod)) << "too short to be an id";
+  const auto svc = identity_at("/system.slice/nginx.service");
+  const auto below = identity_at("/user.slice/user-1000.slice/session-3.scope");
+  EXPECT_TRUE(sel("", "", "", "nginx.service").matches(svc));
+  EXPECT_FALSE(sel("", "", "", "nginx").matches(svc)) << "whole units only";
+  EXPECT_TRUE(sel("", "", "", "user-1000.slice").matches(below)) << "what runs below a slice";
+  EXPECT_FALSE(sel("", "", "", "user-1000.slice").matches(svc));
+  EXPECT_FALSE(WorkloadSelector::from_flags("", "a/b/c", "", "").has_value());
+  EXPECT_FALSE(WorkloadSelector::from_flags("", "/x", "", "").has_value());
+  EXPECT_FALSE(WorkloadSelector::from_flags("", "", "", "a/b.service").has_value());
+  EXPECT_EQ(sel("", "payments/api-1", "server", "").describe(),
+            "--pod payments/api-1 --container server");
 }
 
 }  // namespace

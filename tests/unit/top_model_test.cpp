@@ -72,6 +72,21 @@ TEST(TopModel, ContainersAreNamedByCgroupPath) {
   EXPECT_EQ(rows[0].name, "/kubepods/pod1/c1");
 }
 
+TEST(TopModel, PodsSumTheirCgroups) {
+  core::Registry reg;
+  TopModel model(TopGroup::pod, 99);
+  for (uint64_t cg : {10, 11, 11, 20}) model.on_event(event("exec", 1, "a", cg));
+  auto rows = model.tick(reg.collect(1), 1, [](uint64_t id) {
+    return id < 20 ? std::string("payments/api-1") : std::string("(not in a pod)");
+  });
+  ASSERT_EQ(rows.size(), 2u);
+  const TopRow& api = rows[0].name == "payments/api-1" ? rows[0] : rows[1];
+  EXPECT_EQ(api.key, "2") << "two cgroups (pod and container level) in one row";
+  EXPECT_DOUBLE_EQ(api[TopColumn::execs], 3.0);
+  EXPECT_NE(render_top(rows, TopGroup::pod, TopColumn::execs, 10, "").find("CGROUPS"),
+            std::string::npos);
+}
+
 TEST(TopModel, TableIsSortedByTheChosenColumnAndCapped) {
   std::vector<TopRow> rows(3);
   rows[0] = {"1", "low", {}};

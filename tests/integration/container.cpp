@@ -327,8 +327,10 @@ std::expected<RuncContainer, std::string> RuncContainer::run(const ContainerSpec
     auto code = impl->runc_run->wait(0ms);
     std::string why = code ? "runc run exited with " + std::to_string(*code)
                            : std::string("runc run started no process in 20 s");
-    return std::unexpected(why + ": " + read_file(impl->dir.file("err")) +
-                           read_file(impl->dir.file("runc.log")));
+    // runc prints its error on stderr and logs it; the log alone has earlier steps.
+    std::string err = read_file(impl->dir.file("err"));
+    return std::unexpected(why + ": " +
+                           (err.empty() ? read_file(impl->dir.file("runc.log")) : err));
   }
   impl->pid = static_cast<pid_t>(std::stol(pid));
   impl->cgroup_id = runtime::cgroup_id(spec.cgroups_path).value_or(0);

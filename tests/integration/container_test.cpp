@@ -8,12 +8,15 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -159,6 +162,41 @@ TEST_P(Container, ReadsItsOwnCgroupAndExitsWithItsCode) {
   auto bad = RuncContainer::run(spec({KSIGHT_WORK, "no-such-mode", "1"}));
   ASSERT_TRUE(bad) << bad.error();
   EXPECT_EQ(bad->wait(), 2) << bad->err();
+}
+
+// What the kernel says: inside the container bpf_get_current_cgroup_id() is
+// the id of the cgroup at cgroups_path. ksight trace --cgroup compares the two
+// in the kernel, and each event carries the id it saw.
+TEST_P(Container, BpfSeesTheContainersCgroupId) {
+  KSIGHT_REQUIRE_BPF();
+  KSIGHT_REQUIRE_RUNC();
+  auto s = spec({"/bin/sh", "-c",
+                 "while [ ! -e /tmp/go ]; do sleep 0.05; done; for i in 1 2 3 4 5; do " KSIGHT_WORK
+                 " getpid 1 || exit 1; done"});
+  s.ro_binds = {fs::path(KSIGHT_WORK).parent_path().string()};  // the shell is argv[0]
+  auto c = RuncContainer::run(s);
+  ASSERT_TRUE(c) << c.error();
+  ASSERT_NE(c->cgroup_id(), 0u);
+  TempDir dir;
+  Child trace(
+      {ksight_binary(), "trace", "exec", "-o", "json", "--cgroup", path_, "--log-level", "info"},
+      dir.file("trace.out"), dir.file("trace.err"));
+  ASSERT_TRUE(eventually(
+      [&] { return read_file(dir.file("trace.err")).find("attached") != std::string::npos; }, 15s))
+      << read_file(dir.file("trace.err"));
+  // The container's /tmp, from the host: its processes start only now.
+  std::ofstream("/proc/" + std::to_string(c->pid()) + "/root/tmp/go") << "go\n";
+  ASSERT_EQ(c->wait(), 0) << c->err();
+  std::this_thread::sleep_for(300ms);
+  trace.signal(SIGINT);
+  ASSERT_EQ(trace.wait(10s), 0) << read_file(dir.file("trace.err"));
+  int works = 0;
+  for (const auto& line : read_lines(dir.file("trace.out"))) {
+    auto ev = nlohmann::json::parse(line);
+    EXPECT_EQ(ev["cgroup_id"].get<uint64_t>(), c->cgroup_id()) << line;
+    works += ev["filename"] == KSIGHT_WORK;
+  }
+  EXPECT_EQ(works, 5) << read_file(dir.file("trace.out"));
 }
 
 // A network namespace holding a veth pair (both ends: deleted with it) and a

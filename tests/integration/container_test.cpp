@@ -109,6 +109,31 @@ class Container : public ::testing::TestWithParam<Layout> {
   std::vector<std::string> absent_;
 };
 
+// The layouts as a kubelet writes them (no root needed): what the containers
+// below reproduce must be what nodes have.
+TEST(ContainerPaths, KubeletLayouts) {
+  const std::string uid = "0f3e7a52-9c1d-4b7e-8a2f-5d6c4b3a2918", id(64, 'c');
+  EXPECT_EQ(kubepods_cgroupfs_path("burstable", uid, id),
+            "/kubepods/burstable/pod0f3e7a52-9c1d-4b7e-8a2f-5d6c4b3a2918/" + id);
+  EXPECT_EQ(kubepods_cgroupfs_path("guaranteed", uid, id),
+            "/kubepods/pod0f3e7a52-9c1d-4b7e-8a2f-5d6c4b3a2918/" + id);
+  EXPECT_EQ(kubepods_systemd_path("besteffort", uid, id),
+            "/kubepods.slice/kubepods-besteffort.slice/"
+            "kubepods-besteffort-pod0f3e7a52_9c1d_4b7e_8a2f_5d6c4b3a2918.slice/cri-containerd-" +
+                id + ".scope");
+  EXPECT_EQ(kubepods_systemd_path("guaranteed", uid, id),
+            "/kubepods.slice/kubepods-pod0f3e7a52_9c1d_4b7e_8a2f_5d6c4b3a2918.slice/"
+            "cri-containerd-" +
+                id + ".scope");
+  EXPECT_EQ(random_container_id().find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(random_container_id().size(), 64u);
+  EXPECT_NE(random_container_id(), random_container_id());
+  const std::string pod = random_pod_uid();
+  ASSERT_EQ(pod.size(), 36u);
+  EXPECT_EQ(pod[14], '4') << pod;                                          // version 4
+  EXPECT_NE(std::string("89ab").find(pod[19]), std::string::npos) << pod;  // RFC 4122 variant
+}
+
 TEST_P(Container, RunsInTheCgroupPathItWasGiven) {
   KSIGHT_REQUIRE_RUNC();
   auto c = RuncContainer::run(spec({KSIGHT_WORK, "sleep", "30"}));

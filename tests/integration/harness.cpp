@@ -219,6 +219,19 @@ std::optional<double> metric(const std::string& exposition, const std::string& s
   return std::nullopt;
 }
 
+double metric_sum(const std::string& exposition, const std::string& family,
+                  const std::vector<std::string>& labels) {
+  std::istringstream in(exposition);
+  double sum = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with(family + "{") && !line.starts_with(family + " ")) continue;
+    bool match = true;
+    for (const auto& l : labels) match = match && line.find(l) != std::string::npos;
+    if (match) sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -98,6 +98,11 @@ std::optional<std::string> http_get(int port, const std::string& path, int* stat
 std::optional<double> metric(const std::string& exposition, const std::string& series);
 
 // Polls `cond` every 50 ms until true or the timeout passes.
+// Sum of every series of `family` whose labels contain all of `labels`
+// (each written k="v"), in a Prometheus exposition.
+double metric_sum(const std::string& exposition, const std::string& family,
+                  const std::vector<std::string>& labels = {});
+
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
 
 // Names of loaded BPF programs and maps, from the kernel via bpftool.

@@ -29,21 +29,6 @@ const char* work_binary() {
   return KSIGHT_WORK;
 }
 
-// Sum of every series of `family` whose labels contain all of `labels`
-// (each written k="v"), in a Prometheus exposition.
-double metric_sum(const std::string& exposition, const std::string& family,
-                  const std::vector<std::string>& labels = {}) {
-  std::istringstream in(exposition);
-  double sum = 0;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.starts_with(family + "{") && !line.starts_with(family + " ")) continue;
-    bool match = true;
-    for (const auto& l : labels) match = match && line.find(l) != std::string::npos;
-    if (match) sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
-}
-
 // The whole disk (vda, not vda1) that holds `path`, as sysfs names it.
 std::string disk_of(const std::string& path) {
   struct stat st {};

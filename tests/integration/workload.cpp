@@ -9,13 +9,21 @@
 //   ksight-work pingpong N         N round trips over two pipes with a child
 //                                  (two wake-ups and context switches each)
 //   ksight-work signals N          N SIGUSR1 sent to itself and handled
+//   ksight-work tcp-send IP PORT N N bytes to IP:PORT in 1000-byte writes, then
+//                                  waits for the peer to close: every
+//                                  retransmit happens while it runs
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -28,7 +36,7 @@ namespace {
 int usage() {
   std::fprintf(stderr,
                "usage: ksight-work getpid N | open-missing N | dsync-write PATH N | spin S | "
-               "alloc MIB | sleep S | pingpong N | signals N\n");
+               "alloc MIB | sleep S | pingpong N | signals N | tcp-send IP PORT N\n");
   return 2;
 }
 
@@ -102,6 +110,33 @@ int main(int argc, char** argv) {
     sa.sa_handler = [](int) {};
     ::sigaction(SIGUSR1, &sa, nullptr);
     for (long i = 0; i < n; ++i) ::kill(::getpid(), SIGUSR1);
+  } else if (mode == "tcp-send") {
+    if (argc < 5) return usage();
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(std::atoi(argv[3])));
+    if (::inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) return usage();
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      std::perror("connect");
+      return 1;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    char buf[1000];
+    std::memset(buf, 'k', sizeof(buf));
+    for (long left = std::atol(argv[4]); left > 0;) {
+      const ssize_t n = ::send(fd, buf, std::min<long>(left, sizeof(buf)), MSG_NOSIGNAL);
+      if (n <= 0) {
+        std::perror("send");
+        return 1;
+      }
+      left -= n;
+    }
+    ::shutdown(fd, SHUT_WR);
+    while (::read(fd, buf, sizeof(buf)) > 0) {
+    }
+    ::close(fd);
   } else if (mode == "sleep") {
     std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(argv[2])));
   } else {

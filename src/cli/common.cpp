@@ -40,6 +40,13 @@ void setup_logging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
+identity::KubeSourceOptions kube_options(const config::Config& c) {
+  return {.mode = c.identity.kubernetes,
+          .kubeconfig = c.identity.kubeconfig,
+          .node_name = c.identity.node_name,
+          .deleted_pod_ttl_ns = c.identity.deleted_pod_ttl_ns};
+}
+
 std::vector<identity::Label> identity_labels(const config::Config& c) {
   std::vector<identity::Label> out;
   for (const auto& name : c.identity.labels) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "identity/kube_source.h"
 #include "identity/resolver.h"
 #include "runtime/agent.h"
 
@@ -25,6 +26,8 @@ int wait_for_signal(std::chrono::milliseconds timeout);
 void setup_logging(const std::string& level);
 
 runtime::AgentOptions agent_options(const config::Config& c);
+// identity.kubernetes, .kubeconfig, .node_name, .deleted_pod_ttl.
+identity::KubeSourceOptions kube_options(const config::Config& c);
 // identity.labels, parsed (validate() has checked them).
 std::vector<identity::Label> identity_labels(const config::Config& c);
 

@@ -17,6 +17,7 @@
 #include "export/otlp.h"
 #include "export/otlp_http.h"
 #include "export/output_file.h"
+#include "identity/kube_source.h"
 #include "identity/resolver.h"
 #include "version.h"
 
@@ -86,8 +87,11 @@ std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
   return c;
 }
 
-exporters::OtlpResource resource() {
+// service.*, host.name, k8s.node.name when watching pods, then
+// OTEL_RESOURCE_ATTRIBUTES over them.
+exporters::OtlpResource resource(const std::string& node) {
   auto r = exporters::OtlpResource::for_this_host();
+  if (!node.empty()) r.attributes.emplace_back("k8s.node.name", node);
   if (const char* attrs = env("OTEL_RESOURCE_ATTRIBUTES")) {
     for (auto& [k, v] : exporters::parse_otel_pairs(attrs)) {
       auto it = std::find_if(r.attributes.begin(), r.attributes.end(),
@@ -105,7 +109,8 @@ exporters::OtlpResource resource() {
 // and/or the collector.
 class OtlpOutput {
  public:
-  OtlpOutput(const config::Config& c, core::Registry& reg) : reg_(reg), resource_(resource()) {
+  OtlpOutput(const config::Config& c, core::Registry& reg, const std::string& node)
+      : reg_(reg), resource_(resource(node)) {
     if (!c.otlp.file.empty()) {
       auto f = exporters::OutputFile::open(c.otlp.file);
       if (!f) throw std::runtime_error("OTLP file: " + f.error());
@@ -256,13 +261,24 @@ int run_daemon(const RunFlags& flags) {
   for (const auto& note : c.notes) spdlog::warn("{}", note);
   block_stop_signals();
 
+  // This node's pods, when in a cluster or given a kubeconfig: names for the
+  // pod UIDs and container ids in cgroup paths.
+  auto kube_source = identity::KubeSource::start(kube_options(c));
+  if (!kube_source) return fail(kExitUsage, kube_source.error());
+  const identity::KubeSource* kube = kube_source->get();
+  if (kube) {
+    spdlog::info("workload identity: watching the pods of node {} through {}", kube->node(),
+                 kube->source());
+  }
   // Per-cgroup metrics carry who runs there (identity.labels), not the id.
-  identity::Resolver resolver({.labels = identity_labels(c)});
+  identity::Resolver resolver(
+      {.labels = identity_labels(c), .pods = kube ? &kube->pods() : nullptr});
   core::Registry registry(
       core::Registry::Options{.default_max_series = c.metrics.max_series_per_metric,
                               .series_ttl_ns = c.metrics.series_ttl_ns,
                               .expander = &resolver});
   resolver.publish(registry);
+  if (kube) (*kube_source)->publish(registry);
 
   std::vector<core::EventSink*> sinks;
   std::unique_ptr<exporters::OutputFile> events_out;
@@ -276,7 +292,7 @@ int run_daemon(const RunFlags& flags) {
   }
   std::unique_ptr<OtlpOutput> otlp;
   try {
-    otlp = std::make_unique<OtlpOutput>(c, registry);
+    otlp = std::make_unique<OtlpOutput>(c, registry, kube ? kube->node() : std::string());
   } catch (const std::exception& e) {
     return fail(kExitFailure, e.what());
   }

@@ -3,6 +3,7 @@
 // a terminal it prints a plain table per interval instead (for logs, pipes
 // and tests), until --duration, --iterations or a signal.
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "config/config.h"
 #include "config/units.h"
 #include "core/clock.h"
+#include "identity/kube_source.h"
 #include "identity/resolver.h"
 #include "probes/probe.h"
 #include "runtime/agent.h"
@@ -148,7 +150,11 @@ int run_top(const TopFlags& flags) {
     if (!st.up) off += (off.empty() ? "" : ", ") + st.name;
 
   std::map<uint64_t, std::string> cgroups;
-  identity::Resolver resolver({});
+  // Pod names from the API server when in a cluster; pod UIDs otherwise.
+  auto kube = identity::KubeSource::start({});
+  if (!kube) spdlog::warn("{}", kube.error());
+  const identity::PodStore* pods = kube && *kube ? &(*kube)->pods() : nullptr;
+  identity::Resolver resolver({.pods = pods});
   auto cgroup_name = [&](uint64_t id) -> std::string {
     if (group == TopGroup::container) {
       auto it = cgroups.find(id);

@@ -24,6 +24,7 @@
 #include "cli/trace_printer.h"
 #include "config/units.h"
 #include "core/clock.h"
+#include "identity/kube_source.h"
 #include "identity/resolver.h"
 #include "identity/workload_filter.h"
 #include "probes/probe.h"
@@ -304,7 +305,12 @@ int run_trace(const TraceFlags& flags) {
       columns, flags.count);
   // Events say who they came from (container, pod, unit); the counters and
   // histograms keep cgroup ids, which --by cgroup prints with their paths.
-  identity::Resolver resolver({});
+  // Pod names from the API server: in a cluster, or with --kubeconfig.
+  auto kube = identity::KubeSource::start({.kubeconfig = flags.kubeconfig});
+  if (!kube) return fail(kExitUsage, kube.error());
+  if (*kube && !(*kube)->wait_synced(std::chrono::seconds(5)))
+    spdlog::warn("the API server has not listed this node's pods yet: pods named by UID for now");
+  identity::Resolver resolver({.pods = *kube ? &(*kube)->pods() : nullptr});
   opts.resolver = &resolver;
   core::Registry registry;
   auto agent = runtime::Agent::start(opts, registry, {&printer});

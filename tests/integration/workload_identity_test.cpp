@@ -58,7 +58,8 @@ double otlp_sum(const std::string& path, const std::string& metric, const std::s
     if (line.find(metric) != std::string::npos) last = line;
   if (last.empty()) return -1;
   double sum = 0;
-  for (const auto& rm : json::parse(last)["resourceMetrics"])
+  const json doc = json::parse(last);
+  for (const auto& rm : doc["resourceMetrics"])
     for (const auto& sm : rm["scopeMetrics"])
       for (const auto& m : sm["metrics"]) {
         if (m["name"] != metric) continue;
@@ -73,6 +74,20 @@ double otlp_sum(const std::string& path, const std::string& metric, const std::s
         }
       }
   return sum;
+}
+
+// For failure messages: the data points of `metric` in the last export.
+std::string otlp_points(const std::string& path, const std::string& metric) {
+  std::string last;
+  for (const auto& line : read_lines(path))
+    if (line.find(metric) != std::string::npos) last = line;
+  if (last.empty()) return "no export holds " + metric;
+  const json doc = json::parse(last);
+  for (const auto& rm : doc["resourceMetrics"])
+    for (const auto& sm : rm["scopeMetrics"])
+      for (const auto& m : sm["metrics"])
+        if (m["name"] == metric) return m.dump();
+  return "no " + metric + " in the last export";
 }
 
 enum class Layout { cgroupfs, systemd };
@@ -104,7 +119,8 @@ TEST_P(SeedScenario, RetransmitsInAPodsContainerCarryItsIdentity) {
   ASSERT_TRUE(
       eventually([&] { return metric(d.scrape(), "ksight_kube_synced").value_or(0) == 1; }, 15s))
       << d.log();
-  EXPECT_EQ(metric(d.scrape(), "ksight_kube_pods").value_or(-1), 1) << "only this node's pod";
+  EXPECT_EQ(metric(d.scrape(), "ksight_kube_pods{state=\"live\"}").value_or(-1), 1)
+      << "only this node's pod";
 
   // 30% of what reaches the server's port is lost.
   constexpr int kPort = 5044;
@@ -184,9 +200,11 @@ TEST_P(SeedScenario, RetransmitsInAPodsContainerCarryItsIdentity) {
       << "events " << events << "\n"
       << body;
   std::istringstream lines(body);
-  for (std::string line; std::getline(lines, line);)
-    if (line.starts_with("ksight_tcp_retransmits_total{"))
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("ksight_tcp_retransmits_total{")) {
       EXPECT_EQ(line.find("cgroup_id"), std::string::npos) << line;
+    }
+  }
   std::printf("[ seen ] %s layout: %llu retransmits of %s/%s/%s (RetransSegs %llu)\n",
               GetParam() == Layout::cgroupfs ? "cgroupfs" : "systemd",
               static_cast<unsigned long long>(events), "payments", "api-7d9f8b6c5-x2k4q", "server",
@@ -200,7 +218,7 @@ TEST_P(SeedScenario, RetransmitsInAPodsContainerCarryItsIdentity) {
                         "api-7d9f8b6c5-x2k4q", &attrs) == static_cast<double>(events);
       },
       10s))
-      << read_file(d.otlp()).substr(0, 2000);
+      << otlp_points(d.otlp(), "ksight_tcp_retransmits_total");
   std::map<std::string, std::string> got;
   for (const auto& a : attrs) got[a["key"]] = a["value"]["stringValue"];
   EXPECT_EQ(got["k8s.namespace.name"], "payments");

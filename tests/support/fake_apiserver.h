@@ -171,7 +171,7 @@ std::string discovery(const std::string& path, uint16_t port);
 }  // namespace fake_json
 
 // Polls `pred` every 10 ms until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& pred,
+bool wait_until(const std::function<bool()>& pred,
                 std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 
 }  // namespace ksight::test

@@ -292,7 +292,7 @@ void FakeApiServer::serve_watch(int fd, size_t index, const FakeRequest& req, co
   }
 }
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     if (pred()) return true;

@@ -90,27 +90,8 @@ TEST(CgroupPath, SystemdUnitsAndUnknownPaths) {
   EXPECT_EQ(parse_cgroup_path("/").unit, "");
 }
 
-class FakePods final : public PodStore {
- public:
-  std::optional<PodMeta> by_uid(std::string_view uid) const override {
-    for (const auto& p : pods)
-      if (p.uid == uid) return p;
-    return std::nullopt;
-  }
-  std::optional<std::pair<PodMeta, ContainerMeta>> by_container_id(
-      std::string_view id) const override {
-    for (const auto& p : pods)
-      for (const auto& c : p.containers)
-        if (c.id == id) return std::make_pair(p, c);
-    return std::nullopt;
-  }
-  uint64_t generation() const override { return gen; }
-  std::vector<PodMeta> pods;
-  uint64_t gen = 1;
-};
-
 TEST(Resolver, LabelsFromPathThenFromThePodStore) {
-  FakePods pods;
+  PodStore pods;
   std::map<uint64_t, std::string> paths = {{10, "/kubepods/burstable/pod" + kUid + "/" + kId},
                                            {11, "/system.slice/nginx.service"},
                                            {12, "/my/own/tree"},
@@ -135,14 +116,13 @@ TEST(Resolver, LabelsFromPathThenFromThePodStore) {
   EXPECT_EQ(values(99), (std::vector<std::string>{"", "", "", "", "", "cgroup_id:99"}));
   EXPECT_EQ(r.unresolved(Unresolved::cgroup_gone), 1u);
   // The pod arrives: the next lookup joins it, without asking for the path again.
-  pods.pods.push_back({.uid = kUid,
-                       .name = "api-7d9f-x2k4",
-                       .ns = "payments",
-                       .node = "n1",
-                       .workload = "api",
-                       .workload_kind = "Deployment",
-                       .containers = {{kId, "server"}}});
-  ++pods.gen;
+  ASSERT_TRUE(pods.upsert({.uid = kUid,
+                           .name = "api-7d9f-x2k4",
+                           .ns = "payments",
+                           .node = "n1",
+                           .workload = "api",
+                           .workload_kind = "Deployment",
+                           .containers = {{kId, "server"}}}));
   paths.erase(10);
   EXPECT_EQ(values(10), (std::vector<std::string>{"payments", "api-7d9f-x2k4", "server", "api",
                                                   "Deployment", ""}));

@@ -107,7 +107,7 @@ class Kubectl {
   // The exit status, or -1 when it did not exit within `timeout`.
   int wait(std::chrono::milliseconds timeout) {
     int status = 0;
-    bool exited = eventually([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
+    bool exited = wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
     if (!exited) return -1;
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
@@ -153,11 +153,11 @@ TEST(KubeKubectl, WatchSeesPodsAddedAndDeleted) {
   // --output-watch-events wraps each object in its event: {type, object}.
   Kubectl kubectl(fake, {"get", "pods", "--all-namespaces", "--watch", "--output-watch-events",
                          "-o", "jsonpath={.type} pod/{.object.metadata.name}{\"\\n\"}"});
-  ASSERT_TRUE(eventually([&] { return fake.open_watches() == 1; }, 10s))
+  ASSERT_TRUE(wait_until([&] { return fake.open_watches() == 1; }, 10s))
       << kubectl.errors() << describe(fake.requests());
   fake.add_pod(pod("shop", "web-2", "node-b", 2));
   fake.delete_pod("default", "web-1");
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(wait_until(
       [&] { return kubectl.output().find("DELETED pod/web-1\n") != std::string::npos; }, 5s))
       << kubectl.output() << kubectl.errors();
   EXPECT_EQ(kubectl.output(), "ADDED pod/web-1\nADDED pod/web-2\nDELETED pod/web-1\n")

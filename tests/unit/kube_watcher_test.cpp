@@ -19,11 +19,11 @@ namespace ksight::identity {
 namespace {
 
 using namespace std::chrono_literals;
-using test::eventually;
 using test::fake_container_id;
 using test::FakeApiServer;
 using test::FakePod;
 using test::FakeRequest;
+using test::wait_until;
 
 KubeConfig config_for(const FakeApiServer& fake, const std::string& token = "") {
   KubeConfig cfg;
@@ -91,7 +91,7 @@ TEST(KubeWatcher, ListsThisNodesPodsPageByPageThenWatchesOnce) {
   EXPECT_EQ(p->first.workload, "web");
   EXPECT_EQ(p->first.workload_kind, "Deployment");
   EXPECT_FALSE(store.by_uid("uid-b-0"));
-  ASSERT_TRUE(eventually([&] { return fake.open_watches() == 1; }));
+  ASSERT_TRUE(wait_until([&] { return fake.open_watches() == 1; }));
 
   auto reqs = fake.requests();
   std::vector<FakeRequest> lists;
@@ -123,21 +123,21 @@ TEST(KubeWatcher, SeesAddModifyDeleteWithinASecond) {
   PodStore store;
   auto w = start(config_for(fake), store);
   ASSERT_TRUE(w->wait_synced(2s));
-  ASSERT_TRUE(eventually([&] { return fake.open_watches() == 1; }));
+  ASSERT_TRUE(wait_until([&] { return fake.open_watches() == 1; }));
 
   fake.add_pod(make_pod("web-1", "node-a", 1));
   fake.add_pod(make_pod("elsewhere", "node-b", 2));
-  EXPECT_TRUE(eventually([&] { return store.by_uid("uid-web-1").has_value(); }, 1s));
+  EXPECT_TRUE(wait_until([&] { return store.by_uid("uid-web-1").has_value(); }, 1s));
 
   auto modified = make_pod("web-1", "node-a", 1);
   modified.containers.push_back({"sidecar", fake_container_id(3), ""});
   fake.modify_pod(modified);
   EXPECT_TRUE(
-      eventually([&] { return store.by_container_id(fake_container_id(3)).has_value(); }, 1s));
+      wait_until([&] { return store.by_container_id(fake_container_id(3)).has_value(); }, 1s));
   EXPECT_EQ(store.by_container_id(fake_container_id(3))->second.name, "sidecar");
 
   const std::string rv = fake.delete_pod("default", "web-1");
-  EXPECT_TRUE(eventually([&] { return store.by_uid("uid-web-1")->deleted; }, 1s));
+  EXPECT_TRUE(wait_until([&] { return store.by_uid("uid-web-1")->deleted; }, 1s));
   EXPECT_FALSE(store.by_uid("uid-elsewhere"));
   auto st = w->stats();
   EXPECT_EQ(st.count(WatchEventType::added), 1u);
@@ -152,17 +152,17 @@ TEST(KubeWatcher, ResumesFromTheLastResourceVersionAfterADisconnect) {
   auto w = start(config_for(fake), store);
   ASSERT_TRUE(w->wait_synced(2s));
   const std::string rv1 = fake.add_pod(make_pod("web-1", "node-a", 1));
-  ASSERT_TRUE(eventually([&] { return w->stats().resource_version == rv1; }));
+  ASSERT_TRUE(wait_until([&] { return w->stats().resource_version == rv1; }));
 
   fake.drop_watches();  // the connection breaks: no final chunk
-  ASSERT_TRUE(eventually([&] { return watches(fake).size() == 2 && fake.open_watches() == 1; }));
+  ASSERT_TRUE(wait_until([&] { return watches(fake).size() == 2 && fake.open_watches() == 1; }));
   EXPECT_EQ(watches(fake)[1].param("resourceVersion"), rv1);
 
   // Cut in the middle of an event: resumed from the version before it, the
   // event comes again, whole.
   fake.cut_next_event();
   const std::string rv2 = fake.add_pod(make_pod("web-2", "node-a", 2));
-  ASSERT_TRUE(eventually([&] { return store.by_uid("uid-web-2").has_value(); }));
+  ASSERT_TRUE(wait_until([&] { return store.by_uid("uid-web-2").has_value(); }));
   auto ws = watches(fake);
   ASSERT_EQ(ws.size(), 3u);
   EXPECT_EQ(ws[2].param("resourceVersion"), rv1);
@@ -179,7 +179,7 @@ TEST(KubeWatcher, ServerTimeoutResumesAtOnceWithoutBackoff) {
   auto opts = fast();
   opts.watch_timeout = 1s;
   auto w = start(config_for(fake), store, opts);
-  ASSERT_TRUE(eventually([&] { return watches(fake).size() >= 3; }, 4s));
+  ASSERT_TRUE(wait_until([&] { return watches(fake).size() >= 3; }, 4s));
   auto st = w->stats();
   EXPECT_GE(st.starts(WatchStart::server_timeout), 2u);
   EXPECT_EQ(st.backoffs, 0u);
@@ -194,20 +194,20 @@ TEST(KubeWatcher, RelistsWhenTheResourceVersionIsGone) {
   auto w = start(config_for(fake), store);
   ASSERT_TRUE(w->wait_synced(2s));
   const std::string rv = w->stats().resource_version;
-  ASSERT_TRUE(eventually([&] { return fake.open_watches() == 1; }));
+  ASSERT_TRUE(wait_until([&] { return fake.open_watches() == 1; }));
 
   // The watcher is cut off while the pods change and the server forgets
   // the history: the version it resumes from is gone.
   fake.fail_pod_requests(503, -1);
   fake.drop_watches();
-  ASSERT_TRUE(eventually([&] { return w->stats().api_errors.contains(503); }));
+  ASSERT_TRUE(wait_until([&] { return w->stats().api_errors.contains(503); }));
   fake.add_pod(make_pod("new", "node-a", 2));
   fake.delete_pod("default", "old");
   fake.compact();
   fake.fail_pod_requests(0, 0);
 
   // Relisted, and watching from the new list's version.
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(wait_until(
       [&] {
         auto ws = watches(fake);
         return w->stats().relists == 1 && !ws.empty() &&
@@ -232,10 +232,10 @@ TEST(KubeWatcher, RelistsOnHttp410) {
   PodStore store;
   auto w = start(config_for(fake), store);
   ASSERT_TRUE(w->wait_synced(2s));
-  ASSERT_TRUE(eventually([&] { return fake.open_watches() == 1; }));
+  ASSERT_TRUE(wait_until([&] { return fake.open_watches() == 1; }));
   fake.fail_pod_requests(410, 1);
   fake.drop_watches();
-  ASSERT_TRUE(eventually([&] { return w->stats().relists == 1 && fake.open_watches() == 1; }));
+  ASSERT_TRUE(wait_until([&] { return w->stats().relists == 1 && fake.open_watches() == 1; }));
   EXPECT_EQ(w->stats().api_errors[410], 1u);
 }
 
@@ -248,10 +248,10 @@ TEST(KubeWatcher, StalledWatchIsAbandonedAndResumed) {
   fake.stall_watches(true);
   auto w = start(config_for(fake), store, opts);
   ASSERT_TRUE(w->wait_synced(2s));
-  ASSERT_TRUE(eventually([&] { return w->stats().starts(WatchStart::stalled) >= 1; }, 4s));
+  ASSERT_TRUE(wait_until([&] { return w->stats().starts(WatchStart::stalled) >= 1; }, 4s));
   fake.stall_watches(false);
   fake.add_pod(make_pod("web-1", "node-a", 1));
-  EXPECT_TRUE(eventually([&] { return store.by_uid("uid-web-1").has_value(); }, 3s));
+  EXPECT_TRUE(wait_until([&] { return store.by_uid("uid-web-1").has_value(); }, 3s));
   EXPECT_EQ(w->stats().lists, 1u);
   EXPECT_NE(w->stats().last_error.find("stall"), std::string::npos) << w->stats().last_error;
 }
@@ -330,7 +330,7 @@ TEST(KubeWatcher, NoApiServerKeepsRetryingWithBackoffAndStopsPromptly) {
   // Stopping in the middle of a long backoff is prompt too.
   opts.initial_backoff = opts.max_backoff = 20s;
   w = start(cfg, store, opts);
-  ASSERT_TRUE(eventually([&] { return w->stats().backoffs == 1; }));
+  ASSERT_TRUE(wait_until([&] { return w->stats().backoffs == 1; }));
   EXPECT_LT(time_of([&] { w.reset(); }), 1000ms);
 }
 
@@ -341,13 +341,13 @@ TEST(KubeWatcher, StopIsPromptInTheMiddleOfAWatch) {
   opts.watch_timeout = 600s;
   auto w = start(config_for(fake), store, opts);
   ASSERT_TRUE(w->wait_synced(2s));
-  ASSERT_TRUE(eventually([&] { return fake.open_watches() == 1; }));
+  ASSERT_TRUE(wait_until([&] { return fake.open_watches() == 1; }));
   EXPECT_LT(time_of([&] { w.reset(); }), 1000ms);
 
   fake.stall_watches(true);  // and of a stalled one
   w = start(config_for(fake), store, opts);
   ASSERT_TRUE(w->wait_synced(2s));
-  ASSERT_TRUE(eventually([&] { return fake.open_watches() == 1; }));
+  ASSERT_TRUE(wait_until([&] { return fake.open_watches() == 1; }));
   EXPECT_LT(time_of([&] { w.reset(); }), 1000ms);
 }
 
@@ -358,13 +358,13 @@ TEST(KubeWatcher, DeletedPodStaysResolvableUntilDeletedTtl) {
   auto w = start(config_for(fake), store);
   ASSERT_TRUE(w->wait_synced(2s));
   fake.delete_pod("default", "web-1");
-  ASSERT_TRUE(eventually([&] { return store.by_uid("uid-web-1")->deleted; }, 1s));
+  ASSERT_TRUE(wait_until([&] { return store.by_uid("uid-web-1")->deleted; }, 1s));
   const auto deleted_at = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(1s);
   auto c = store.by_container_id(fake_container_id(1));  // an event of the dead pod
   ASSERT_TRUE(c);
   EXPECT_EQ(c->first.name, "web-1");
-  EXPECT_TRUE(eventually([&] { return !store.by_uid("uid-web-1"); }, 3s));
+  EXPECT_TRUE(wait_until([&] { return !store.by_uid("uid-web-1"); }, 3s));
   EXPECT_GE(std::chrono::steady_clock::now() - deleted_at, 1700ms);
   EXPECT_EQ(store.stats().expired, 1u);
 }
@@ -374,11 +374,11 @@ TEST(KubeWatcher, BookmarksAdvanceTheResourceVersion) {
   PodStore store;
   auto w = start(config_for(fake), store);
   ASSERT_TRUE(w->wait_synced(2s));
-  ASSERT_TRUE(eventually([&] { return fake.open_watches() == 1; }));
+  ASSERT_TRUE(wait_until([&] { return fake.open_watches() == 1; }));
   const std::string before = w->stats().resource_version;
   fake.add_pod(make_pod("elsewhere", "node-b", 1));  // filtered out: no event here
   fake.send_bookmark();
-  ASSERT_TRUE(eventually([&] { return w->stats().count(WatchEventType::bookmark) == 1; }));
+  ASSERT_TRUE(wait_until([&] { return w->stats().count(WatchEventType::bookmark) == 1; }));
   EXPECT_NE(w->stats().resource_version, before);
   EXPECT_EQ(w->stats().resource_version, fake.resource_version());
 }
@@ -394,7 +394,7 @@ TEST(KubeWatcher, OversizeEventIsSkippedAndCounted) {
   for (int i = 0; i < 100; ++i) big.labels["label-" + std::to_string(i)] = std::string(50, 'x');
   fake.add_pod(big);
   fake.add_pod(make_pod("small", "node-a", 2));
-  ASSERT_TRUE(eventually([&] { return store.by_uid("uid-small").has_value(); }));
+  ASSERT_TRUE(wait_until([&] { return store.by_uid("uid-small").has_value(); }));
   EXPECT_FALSE(store.by_uid("uid-big"));
   EXPECT_EQ(w->stats().events_oversize, 1u);
 }
@@ -405,17 +405,17 @@ TEST(KubeWatcher, MalformedEventBacksOffAndResumes) {
   auto w = start(config_for(fake), store);
   ASSERT_TRUE(w->wait_synced(2s));
   const std::string rv = fake.add_pod(make_pod("web-1", "node-a", 1));
-  ASSERT_TRUE(eventually([&] { return w->stats().resource_version == rv; }));
+  ASSERT_TRUE(wait_until([&] { return w->stats().resource_version == rv; }));
   fake.inject_line("{\"type\":\"ADDED\",\"object\":{");
   // The watch after the bad line, resumed from the last good version.
-  ASSERT_TRUE(eventually([&] { return watches(fake).size() == 2; }));
+  ASSERT_TRUE(wait_until([&] { return watches(fake).size() == 2; }));
   auto st = w->stats();
   EXPECT_EQ(st.starts(WatchStart::bad_event), 1u);
   EXPECT_EQ(st.backoffs, 1u);
   EXPECT_NE(st.last_error.find("not a JSON object"), std::string::npos) << st.last_error;
   EXPECT_EQ(watches(fake).back().param("resourceVersion"), rv);
   fake.add_pod(make_pod("web-2", "node-a", 2));
-  EXPECT_TRUE(eventually([&] { return store.by_uid("uid-web-2").has_value(); }));
+  EXPECT_TRUE(wait_until([&] { return store.by_uid("uid-web-2").has_value(); }));
 }
 
 TEST(KubeWatcher, StartRefusesWhatRetryingCannotFix) {

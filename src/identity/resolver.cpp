@@ -148,7 +148,7 @@ void Resolver::fill_values(Identity& id) const {
   set(Label::runtime, id.parsed.runtime);
 }
 
-std::shared_ptr<Identity> Resolver::build(uint64_t cgroup_id) {
+std::shared_ptr<Identity> Resolver::build(uint64_t cgroup_id, std::string path) {
   auto id = std::make_shared<Identity>();
   id->cgroup_id = cgroup_id;
   if (cgroup_id == 0) {
@@ -158,7 +158,7 @@ std::shared_ptr<Identity> Resolver::build(uint64_t cgroup_id) {
     id->values[static_cast<size_t>(Label::unit)] = "(no cgroup)";
     return id;
   }
-  id->path = path_of(cgroup_id);
+  id->path = std::move(path);
   if (id->path.empty()) {
     count(Unresolved::cgroup_gone);
   } else {
@@ -190,7 +190,7 @@ const Resolver::Entry& Resolver::entry_locked(uint64_t cgroup_id) {
     e.pods_generation = gen;
     return e;
   }
-  Entry fresh{build(cgroup_id), nullptr, gen, 0};
+  Entry fresh{build(cgroup_id, cgroup_id ? path_of(cgroup_id) : std::string()), nullptr, gen, 0};
   if (entries_.size() >= opts_.max_entries) {
     // Full of live cgroups: serve this one uncached rather than evict one
     // whose identity may no longer be found.
@@ -283,6 +283,23 @@ size_t Resolver::publish(core::Registry& reg) {
     }
     w.set(entries, {}, static_cast<double>(cached()));
   });
+}
+
+size_t Resolver::discover(uint64_t now_mono_ns) {
+  if (opts_.lookup_path || now_mono_ns - discovered_at_ns_ < opts_.discover_interval_ns) return 0;
+  discovered_at_ns_ = now_mono_ns;
+  // The walk runs outside the lock: the dispatcher and scrapes go on.
+  auto paths = runtime::cgroup_paths(opts_.max_entries);
+  const uint64_t gen = opts_.pods ? opts_.pods->generation() : 0;
+  size_t added = 0;
+  std::lock_guard lock(mu_);
+  for (auto& [cgroup_id, path] : paths) {
+    if (entries_.size() >= opts_.max_entries) break;
+    if (entries_.count(cgroup_id)) continue;
+    entries_.emplace(cgroup_id, Entry{build(cgroup_id, std::move(path)), nullptr, gen, 0});
+    ++added;
+  }
+  return added;
 }
 
 size_t Resolver::cached() const {

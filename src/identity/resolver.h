@@ -82,6 +82,7 @@ class Resolver final : public core::LabelExpander {
     const PodStore* pods = nullptr;                // Kubernetes metadata, when watched
     size_t max_entries = 16384;
     uint64_t gone_grace_ns = 120'000'000'000ull;  // keep the identity of a removed cgroup
+    uint64_t discover_interval_ns = 1'000'000'000ull;
     // Tests: the path of an id ("" for none) instead of asking the kernel.
     std::function<std::string(uint64_t)> lookup_path;
   };
@@ -107,6 +108,11 @@ class Resolver final : public core::LabelExpander {
   void sweep(uint64_t now_mono_ns, const std::function<bool(uint64_t)>& exists);
   // Drops entries gone for longer than the grace period.
   void expire(uint64_t now_mono_ns);
+  // Resolves the cgroups created since the last call (one walk of the tree,
+  // at most once per discover_interval_ns): a container that lives a second
+  // or two and sends no event (its numbers stay in kernel maps until the
+  // next scrape) is named while it still exists. Returns how many were new.
+  size_t discover(uint64_t now_mono_ns);
   // ksight_identity_unresolved_total{reason} and ksight_identity_cache_entries
   // on `reg`, read at every collect. Returns the refresher's token.
   size_t publish(core::Registry& reg);
@@ -129,7 +135,7 @@ class Resolver final : public core::LabelExpander {
     uint64_t pods_generation = 0;
     uint64_t gone_since_ns = 0;  // 0: alive (as far as we know)
   };
-  std::shared_ptr<Identity> build(uint64_t id);
+  std::shared_ptr<Identity> build(uint64_t id, std::string path);
   void join_pods(Identity& id);
   void fill_values(Identity& id) const;
   const Entry& entry_locked(uint64_t id);
@@ -148,6 +154,7 @@ class Resolver final : public core::LabelExpander {
   bool use_handles_ = true;
   std::unordered_map<uint64_t, std::string> walked_;
   uint64_t walked_at_ns_ = 0;
+  uint64_t discovered_at_ns_ = 0;
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Unresolved::count)> unresolved_{};
 };
 

@@ -298,6 +298,8 @@ void Agent::dispatch_loop() {
   std::shared_ptr<const identity::Resolver::EventLabels> labels;
   for (;;) {
     dispatcher_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
+    // New cgroups get their names while they exist (once a second).
+    if (opts_.resolver) opts_.resolver->discover(core::mono_ns());
     EventBatch* b = queue_->pop(std::chrono::milliseconds(20));
     if (!b) {
       if (reader_done_ && queue_->depth() == 0) break;

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "harness.h"
+#include "runtime/cgroup.h"
+#include "testnet.h"
 
 namespace ksight::test {
 namespace {
@@ -50,6 +52,42 @@ TEST(Trace, JsonLinesForExactlyTheFilteredCommand) {
   }
   EXPECT_NE(read_file(dir.file("trace.err")).find("50 events printed, 0 lost"), std::string::npos);
   std::printf("[ seen ] %zu exec events of 50 execs\n", lines.size());
+}
+
+// --unit: a cgroup-id set in the kernel, kept current while the trace runs,
+// so a unit created after the trace started is followed too.
+TEST(Trace, UnitFilterFollowsCgroupsMadeAfterTheTraceStarted) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  const std::string slice_name = "ksight-unit-" + std::to_string(::getpid()) + ".slice";
+  auto slice = runtime::ScopedCgroup::create(slice_name);
+  ASSERT_TRUE(slice.has_value()) << slice.error();
+  std::string bin = unique_copy("/bin/true", dir, "ktu");
+  auto trace = start_trace(dir, {"exec", "-o", "json", "--unit", slice_name});
+  auto work = runtime::ScopedCgroup::create(slice->path(), "work.service");
+  ASSERT_TRUE(work.has_value()) << work.error();
+  std::this_thread::sleep_for(1500ms);  // the tracer rescans every second
+  EXPECT_EQ(run_in_cgroup(*work,
+                          [&] {
+                            spawn_n(bin, {"in"}, 20);
+                            return 0;
+                          }),
+            0);
+  spawn_n(bin, {"out"}, 10);  // outside the unit: filtered out in the kernel
+  std::this_thread::sleep_for(300ms);
+  trace->signal(SIGINT);
+  ASSERT_EQ(trace->wait(10s), 0);
+  auto lines = read_lines(dir.file("trace.out"));
+  size_t ours = 0;
+  for (const auto& l : lines) {
+    json ev = json::parse(l);
+    EXPECT_EQ(ev["cgroup_id"], work->id()) << ev;
+    EXPECT_EQ(ev["unit"], "work.service") << ev;
+    ours += ev["filename"] == bin;
+  }
+  EXPECT_EQ(ours, 20u) << read_file(dir.file("trace.err"));
+  EXPECT_EQ(lines.size(), 20u) << read_file(dir.file("trace.out"));
+  std::printf("[ seen ] %zu exec events in unit %s/work.service of 20\n", ours, slice_name.c_str());
 }
 
 TEST(Trace, CountStopsAfterN) {

@@ -7,6 +7,7 @@
 // watch.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -238,6 +239,129 @@ TEST_P(SeedScenario, RetransmitsInAPodsContainerCarryItsIdentity) {
       metric(d.scrape(), "ksight_events_lost_total{probe=\"tcpretrans\",reason=\"buffer_full\"}")
           .value_or(0),
       0);
+}
+
+// A container at `path` doing 2000 pipe round trips (4000 wake-ups), then
+// living 2 s more (no event names it: the resolver's discovery must); its
+// runqlat histogram count, as /metrics shows it under `labels`, once > 0.
+double runqlat_of_container(Daemon& d, const std::string& path,
+                            const std::vector<std::string>& labels, std::string* body) {
+  auto c = RuncContainer::run(
+      {.cgroups_path = path,
+       .argv = {"/bin/sh", "-c", std::string(KSIGHT_WORK) + " pingpong 2000 && sleep 2"},
+       .ro_binds = {std::filesystem::path(KSIGHT_WORK).parent_path().string()}});
+  EXPECT_TRUE(c.has_value()) << c.error();
+  if (!c) return -1;
+  EXPECT_EQ(c->wait(30s), 0) << c->err();
+  double n = 0;
+  eventually(
+      [&] {
+        *body = d.scrape();
+        n = metric_sum(*body, "ksight_runqueue_latency_seconds_count", labels);
+        return n > 0;
+      },
+      10s);
+  return n;
+}
+
+// Bad input (issue 13, 6): the agent keeps running and labels what it can,
+// never nothing, and counts why.
+TEST(WorkloadIdentity, WithoutAnApiServerPodsAreNamedByUidAndCounted) {
+  KSIGHT_REQUIRE_RUNC();
+  TempDir dir;
+  // Nothing listens there: the watcher backs off and retries.
+  const int closed = free_port();
+  Daemon d(
+      dir,
+      {"--probes", "runqlat", "--kubeconfig",
+       write_kubeconfig(dir, "http://127.0.0.1:" + std::to_string(closed)), "--node-name", kNode},
+      false);
+  ASSERT_TRUE(d.wait_ready({"runqlat"})) << d.log();
+  const std::string uid = random_pod_uid(), id = random_container_id();
+  std::string body;
+  const double n = runqlat_of_container(
+      d, kubepods_cgroupfs_path("besteffort", uid, id),
+      {"pod=\"" + uid + "\"", "container=\"" + id.substr(0, 12) + "\""}, &body);
+  EXPECT_GT(n, 0) << body;
+  EXPECT_GE(metric(body, "ksight_identity_unresolved_total{reason=\"pod_unknown\"}").value_or(0),
+            1);
+  EXPECT_EQ(metric(body, "ksight_kube_synced").value_or(-1), 0);
+  EXPECT_GE(metric_sum(body, "ksight_kube_watch_starts_total"), 0);
+  // Said once, however many retries.
+  const std::string log = d.log();
+  size_t said = 0;
+  for (size_t at = log.find("127.0.0.1:" + std::to_string(closed)); at != std::string::npos;
+       at = log.find("127.0.0.1:" + std::to_string(closed), at + 1))
+    ++said;
+  EXPECT_LE(said, 2u) << log;
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+TEST(WorkloadIdentity, WrongCredentialsAndACutWatchLeaveTheAgentRunning) {
+  KSIGHT_REQUIRE_RUNC();
+  TempDir dir;
+  FakeApiServer api({.token = kToken});
+  // A wrong token first: 401, counted, retried with backoff.
+  const std::string kc = dir.file("kubeconfig.wrong");
+  std::ofstream(kc) << "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: f\n"
+                    << "  cluster:\n    server: " << api.url() << "\ncontexts:\n- name: t\n"
+                    << "  context:\n    cluster: f\n    user: u\nusers:\n- name: u\n  user:\n"
+                    << "    token: not-the-token\n";
+  {
+    Daemon d(dir, {"--probes", "exec", "--kubeconfig", kc, "--node-name", kNode}, false);
+    ASSERT_TRUE(d.wait_ready({"exec"})) << d.log();
+    ASSERT_TRUE(eventually(
+        [&] {
+          return metric(d.scrape(), "ksight_kube_api_errors_total{code=\"401\"}").value_or(0) >= 1;
+        },
+        10s))
+        << d.log();
+    EXPECT_EQ(metric(d.scrape(), "ksight_kube_synced").value_or(-1), 0);
+    EXPECT_EQ(d.stop(), 0) << d.log();
+  }
+  // The right token, then the watch is cut in the middle of an event, and a
+  // pod with 1000 labels arrives: the agent resumes and names it.
+  Daemon d(dir,
+           {"--probes", "runqlat", "--kubeconfig", write_kubeconfig(dir, api.url()), "--node-name",
+            kNode},
+           false);
+  ASSERT_TRUE(d.wait_ready({"runqlat"})) << d.log();
+  ASSERT_TRUE(eventually([&] { return api.open_watches() == 1; }, 10s));
+  api.cut_next_event();
+  const std::string uid = random_pod_uid(), id = random_container_id();
+  FakePod pod{.ns = "batch",
+              .name = "report-28000000-abcde",
+              .uid = uid,
+              .node = kNode,
+              .owners = {{"Job", "report-28000000"}},
+              .containers = {{.name = "main", .id = id}}};
+  for (int i = 0; i < 1000; ++i) pod.labels["label-" + std::to_string(i)] = std::string(60, 'v');
+  api.add_pod(pod);
+  ASSERT_TRUE(eventually(
+      [&] { return metric(d.scrape(), "ksight_kube_pods{state=\"live\"}").value_or(0) == 1; }, 15s))
+      << d.log();
+  std::string body;
+  const double n = runqlat_of_container(
+      d, kubepods_systemd_path("besteffort", uid, id),
+      {"namespace=\"batch\"", "pod=\"report-28000000-abcde\"", "container=\"main\"",
+       "workload=\"report\"", "workload_kind=\"CronJob\""},
+      &body);
+  EXPECT_GT(n, 0) << body;
+  EXPECT_GE(metric_sum(body, "ksight_kube_watch_starts_total", {"reason=\"disconnected\""}), 1)
+      << body;
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+TEST(WorkloadIdentity, ACgroupPathNoLayoutKnowsIsNamedByItsPath) {
+  KSIGHT_REQUIRE_RUNC();
+  TempDir dir;
+  Daemon d(dir, {"--probes", "runqlat"}, false);
+  ASSERT_TRUE(d.wait_ready({"runqlat"})) << d.log();
+  const std::string path = "/ksight-odd-" + std::to_string(::getpid()) + "/tree/x";
+  std::string body;
+  EXPECT_GT(runqlat_of_container(d, path, {"unit=\"" + path + "\""}, &body), 0) << body;
+  EXPECT_GE(metric(body, "ksight_identity_unresolved_total{reason=\"unknown_path\"}").value_or(0),
+            1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kubelet, SeedScenario,

@@ -50,9 +50,13 @@ TEST(Cli, BadTraceAndTopValuesAreUsageErrors) {
       {"trace", "exec", "--count", "-3"},        //
       {"trace", "profile", "--frequency", "0"},  //
       {"top", "--sort", "nope"},                 //
-      {"top", "--by", "pod"},                    //
-      {"top", "-i", "10ms"},                     // faster than a refresh can be
-      {"top", "--rows", "0"},                    //
+      {"top", "--by", "node"},
+      {"trace", "exec", "--pod", "a/b/c"},
+      {"trace", "exec", "--unit", "a/b.service"},
+      {"run", "--kubeconfig", "/nonexistent/kubeconfig"},  // names identity.kubeconfig
+      {"run", "--identity-labels", "namespace,node"},      //
+      {"top", "-i", "10ms"},                               // faster than a refresh can be
+      {"top", "--rows", "0"},                              //
   };
   for (const auto& args : bad) {
     std::vector<std::string> argv{ksight_binary()};

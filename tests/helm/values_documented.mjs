@@ -1,7 +1,7 @@
 // Every key of the chart's values.yaml is documented in its README, and the
 // README documents no key that values.yaml lacks. A key is documented by a
-// table row whose first cell is the key's dotted path in backticks
-// (| `otlp.endpoint` | ...). Below a key whose row says "as is" (a
+// row of the table under "## Values" whose first cell is the key's dotted
+// path in backticks (| `otlp.endpoint` | ...). Below a key whose row says "as is" (a
 // Kubernetes object or agent configuration passed through unchanged) keys
 // need no row of their own.
 // usage: node values_documented.mjs values.yaml README.md
@@ -15,7 +15,10 @@ if (!valuesFile || !readmeFile) {
 }
 const values = parse(readFileSync(valuesFile, "utf8"));
 const rows = new Map();  // path -> the row's text
+let inValues = false;
 for (const line of readFileSync(readmeFile, "utf8").split("\n")) {
+  if (line.startsWith("## ")) inValues = line.trim() === "## Values";
+  if (!inValues) continue;
   const m = line.match(/^\|\s*`([A-Za-z0-9_.]+)`\s*\|/);
   if (m) rows.set(m[1], line);
 }
@@ -39,6 +42,7 @@ for (const k of keys) {
 for (const r of rows.keys()) {
   if (!keys.includes(r)) problems.push(`${readmeFile}: row for \`${r}\`, which values.yaml does not have`);
 }
+if (!rows.size) problems.push(`${readmeFile}: no "## Values" table`);
 for (const p of problems) console.log(p);
 if (problems.length) process.exit(1);
 console.log(`all ${keys.length} keys of values.yaml documented`);

@@ -8,7 +8,10 @@
 //     unknown (misspelled) fields, which step 1 lets through;
 //  3. rules the API server enforces beyond the schema that this chart could
 //     break (a capability spelled CAP_SYS_ADMIN with allowPrivilegeEscalation
-//     false is refused; env order decides what $(VAR) expands).
+//     false is refused; env order decides what $(VAR) expands), and the
+//     chart's promises for a DaemonSet: not privileged, ALL dropped, read-only
+//     root filesystem and host paths, no privilege escalation, seccomp
+//     RuntimeDefault.
 // A kind the packages do not know is an error. Prints one line per problem
 // and "N objects, M problems"; exits 1 on any problem, 2 on bad usage.
 import { execFileSync } from "node:child_process";
@@ -45,6 +48,18 @@ function semanticProblems(o) {
         out.push(`container ${c.name}: capability ${cap}: Kubernetes spells it ${cap.slice(4)}` +
           (cap === "CAP_SYS_ADMIN" && sc.allowPrivilegeEscalation === false
             ? " (the API refuses CAP_SYS_ADMIN with allowPrivilegeEscalation: false)" : ""));
+    }
+    // The chart's own promises (docs/deployment.md), for every render.
+    if (o.kind === "DaemonSet") {
+      if (sc.privileged) out.push(`container ${c.name}: privileged`);
+      if (!(sc.capabilities?.drop ?? []).includes("ALL")) out.push(`container ${c.name}: does not drop ALL capabilities`);
+      if (sc.readOnlyRootFilesystem !== true) out.push(`container ${c.name}: root filesystem not read only`);
+      if (sc.allowPrivilegeEscalation !== false) out.push(`container ${c.name}: allowPrivilegeEscalation not false`);
+      if (sc.seccompProfile?.type !== "RuntimeDefault") out.push(`container ${c.name}: seccompProfile not RuntimeDefault`);
+      const hostPaths = new Set((spec.volumes ?? []).filter((v) => v.hostPath).map((v) => v.name));
+      for (const m of c.volumeMounts ?? [])
+        if (hostPaths.has(m.name) && m.readOnly !== true)
+          out.push(`container ${c.name}: host path ${m.mountPath} mounted writable`);
     }
     const seen = new Set();
     for (const e of c.env ?? []) {

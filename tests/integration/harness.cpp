@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include "support/time_scale.h"
 
 namespace ksight::test {
 
@@ -91,7 +92,7 @@ void Child::signal(int sig) const {
 }
 
 std::optional<int> Child::wait(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
   while (!exited_) {
     pid_t r = ::waitpid(pid_, &status_, WNOHANG);
     if (r == pid_) {
@@ -183,7 +184,7 @@ int free_port_outside_ephemeral_range() {
 std::optional<std::string> http_get(int port, const std::string& path, int* status,
                                     std::string* headers) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{5, 0};
+  timeval tv{static_cast<time_t>(5 * time_scale()), 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -233,7 +234,7 @@ double metric_sum(const std::string& exposition, const std::string& family,
 }
 
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
   while (std::chrono::steady_clock::now() < deadline) {
     if (cond()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

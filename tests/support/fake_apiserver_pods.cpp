@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "support/fake_apiserver.h"
+#include "support/time_scale.h"
 
 namespace ksight::test {
 
@@ -293,7 +294,7 @@ void FakeApiServer::serve_watch(int fd, size_t index, const FakeRequest& req, co
 }
 
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
+  const auto until = std::chrono::steady_clock::now() + scaled(timeout);
   for (;;) {
     if (pred()) return true;
     if (std::chrono::steady_clock::now() >= until) return false;

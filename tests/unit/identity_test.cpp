@@ -216,7 +216,9 @@ TEST(RegistryExpansion, KernelHistogramsOfOnePodAddUp) {
   {
     auto w = reg.write(1);
     std::vector<uint64_t> a = {1, 2, 3}, b = {4, 0, 1};
-    std::string_view l1[] = {core::CgroupKey(1)}, l2[] = {core::CgroupKey(2)};
+    // The keys own the text the label views point into: they must outlive the writes.
+    const core::CgroupKey k1(1), k2(2);
+    std::string_view l1[] = {k1}, l2[] = {k2};
     w.set_histogram(id, l1, a, 10);
     w.set_histogram(id, l2, b, 5);
   }

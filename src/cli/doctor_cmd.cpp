@@ -2,6 +2,7 @@
 // says what to do about each missing piece. Exit 0 when ksight can run.
 #include <bpf/btf.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "cli/common.h"
 #include "probes/probe.h"
 #include "runtime/cgroup.h"
+#include "runtime/privileges.h"
 
 namespace ksight::cli {
 
@@ -75,6 +77,17 @@ int run_doctor() {
                               (has(24) ? ", CAP_SYS_RESOURCE" : "")
                         : "needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN): run as root, or "
                           "grant them (systemd AmbientCapabilities=, Kubernetes securityContext)"});
+  // What this process holds now; `ksight run` keeps less once attached.
+  if (auto sets = runtime::read_capabilities()) {
+    checks.push_back(
+        {"privileges", Check::ok,
+         "uid " + std::to_string(::getuid()) + ", effective " + runtime::cap_list(sets->effective) +
+             "; bounding " +
+             (sets->bounding == sets->effective ? "the same" : runtime::cap_list(sets->bounding)) +
+             "; ambient " + runtime::cap_list(sets->ambient) +
+             ". After attach ksight run keeps only CAP_DAC_READ_SEARCH, plus CAP_BPF where "
+             "map reads need it (--keep-capabilities, privileges.keep_capabilities)"});
+  }
   add("BTF", k.btf(), "/sys/kernel/btf/vmlinux",
       "needs a kernel built with CONFIG_DEBUG_INFO_BTF=y", true);
   add("ring buffer", k.ringbuf(), "BPF_MAP_TYPE_RINGBUF",

@@ -1,6 +1,7 @@
 // ksight doctor: checks the kernel and the host for what ksight needs, and
 // says what to do about each missing piece. Exit 0 when ksight can run.
 #include <bpf/btf.h>
+#include <linux/capability.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -79,14 +80,22 @@ int run_doctor() {
                           "grant them (systemd AmbientCapabilities=, Kubernetes securityContext)"});
   // What this process holds now; `ksight run` keeps less once attached.
   if (auto sets = runtime::read_capabilities()) {
-    checks.push_back(
-        {"privileges", Check::ok,
-         "uid " + std::to_string(::getuid()) + ", effective " + runtime::cap_list(sets->effective) +
-             "; bounding " +
-             (sets->bounding == sets->effective ? "the same" : runtime::cap_list(sets->bounding)) +
-             "; ambient " + runtime::cap_list(sets->ambient) +
-             ". After attach ksight run keeps only CAP_DAC_READ_SEARCH, plus CAP_BPF where "
-             "map reads need it (--keep-capabilities, privileges.keep_capabilities)"});
+    const runtime::CapMask all = (runtime::CapMask{2} << runtime::last_cap()) - 1;
+    auto list = [&](runtime::CapMask m) {
+      const runtime::CapMask missing = all & ~m;
+      if (!missing) return std::string("all");
+      if (__builtin_popcountll(missing) < __builtin_popcountll(m & all))
+        return "all but " + runtime::cap_list(missing);
+      return runtime::cap_list(m);
+    };
+    const bool dac = sets->effective & runtime::cap_bit(CAP_DAC_READ_SEARCH);
+    checks.push_back({"privileges", Check::ok,
+                      "uid " + std::to_string(::getuid()) + ", effective " + list(sets->effective) +
+                          ", bounding " + list(sets->bounding) + ", ambient " +
+                          list(sets->ambient) + "; after attach ksight run keeps " +
+                          (dac ? "CAP_DAC_READ_SEARCH"
+                               : "none (no CAP_DAC_READ_SEARCH: cgroups named by walk)") +
+                          ", plus CAP_BPF where map reads need it (--keep-capabilities)"});
   }
   add("BTF", k.btf(), "/sys/kernel/btf/vmlinux",
       "needs a kernel built with CONFIG_DEBUG_INFO_BTF=y", true);

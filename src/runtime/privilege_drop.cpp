@@ -88,18 +88,19 @@ std::expected<void, std::string> on_every_thread(const ThreadStep& step) {
   g_failed_errno = 0;
   if (int err = apply_step(step))
     return std::unexpected(std::string("capset: ") + std::strerror(err));
-  const int sig = SIGRTMIN + 6;  // glibc keeps the first two real-time signals
-  struct sigaction sa {
-  }, old{};
+  // glibc keeps the first two real-time signals. The handler stays installed:
+  // a thread that takes its signal late (it was in an uninterruptible sleep)
+  // must not die of the default action; applying a step twice changes nothing.
+  const int sig = SIGRTMIN + 6;
+  struct sigaction sa {};
   sa.sa_handler = on_step_signal;
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  if (::sigaction(sig, &sa, &old) != 0)
+  if (::sigaction(sig, &sa, nullptr) != 0)
     return std::unexpected(std::string("sigaction: ") + std::strerror(errno));
   const pid_t pid = ::getpid();
   std::set<pid_t> done{static_cast<pid_t>(::syscall(SYS_gettid))};
-  std::string error;
-  for (int round = 0; round < 10 && error.empty(); ++round) {
+  for (int round = 0; round < 10; ++round) {
     std::vector<pid_t> targets;
     for (pid_t tid : thread_ids())
       if (!done.count(tid)) targets.push_back(tid);
@@ -110,19 +111,15 @@ std::expected<void, std::string> on_every_thread(const ThreadStep& step) {
       done.insert(tid);
       if (::syscall(SYS_tgkill, pid, tid, sig) == 0) ++sent;  // ESRCH: it just ended
     }
+    // A thread that was exiting never answers: drop_privileges() checks every
+    // thread that is still there afterwards.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
     while (g_answered.load() < sent && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (g_answered.load() < sent) {
-      error = std::to_string(sent - g_answered.load()) +
-              " thread(s) did not take the capability change (signal blocked?)";
-    }
   }
-  ::sigaction(sig, &old, nullptr);
-  if (error.empty() && g_failed_errno.load())
-    error = std::string("a thread could not change its capabilities: ") +
-            std::strerror(g_failed_errno.load());
-  if (!error.empty()) return std::unexpected(error);
+  if (int err = g_failed_errno.load())
+    return std::unexpected(std::string("a thread could not change its capabilities: ") +
+                           std::strerror(err));
   return {};
 }
 
@@ -216,7 +213,8 @@ std::expected<DropResult, std::string> drop_privileges(const DropRequest& req) {
     if (s->effective != keep || s->permitted != keep || s->inheritable != 0 || s->ambient != 0 ||
         !bounding_ok) {
       return std::unexpected("thread " + std::to_string(tid) + " still holds " +
-                             cap_list(s->permitted & ~keep) + " after the drop");
+                             cap_list(s->permitted & ~keep) +
+                             " after the drop (does it block real-time signals?)");
     }
   }
   auto now = read_capabilities("/proc/thread-self/status");

@@ -172,6 +172,20 @@ std::expected<void, std::string> drop_after_attach(const std::vector<std::string
       req.keep = spec->caps;
       break;
   }
+  // An explicit list that leaves out what this kernel needs for map reads:
+  // the agent runs, blind to every map (histograms, per-cgroup counters,
+  // BPF stats). Say so once.
+  if (spec->mode == KeepCapabilities::Mode::list) {
+    const CapMask bpf_caps = cap_bit(CAP_BPF) | cap_bit(CAP_SYS_ADMIN);
+    const CapMask needed = runtime_capabilities(bpf_fd) & bpf_caps;
+    if (needed && !(req.keep & needed)) {
+      spdlog::warn(
+          "privileges: this kernel refuses bpf() on held file descriptors without {} "
+          "(kernel.unprivileged_bpf_disabled, kernels before 5.19): BPF maps and run-time "
+          "stats will not be read; keep it with --keep-capabilities auto",
+          cap_list(needed));
+    }
+  }
   auto r = drop_privileges(req);
   if (!r) return std::unexpected(r.error());
   spdlog::info("privileges: all probes attached; keeping {} (bounding set: {}), uid {} gid {}",

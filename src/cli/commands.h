@@ -23,6 +23,8 @@ struct RunFlags {
   std::string log_level;
   bool force_perf_buffer = false;
   std::vector<std::string> disable_features;
+  std::string keep_capabilities;  // auto, all, none, or a comma-separated list
+  std::string user;               // become this user after attach
 };
 int run_daemon(const RunFlags& flags);
 

@@ -1,7 +1,9 @@
 // ksight doctor: checks the kernel and the host for what ksight needs, and
 // says what to do about each missing piece. Exit 0 when ksight can run.
 #include <bpf/btf.h>
+#include <linux/capability.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -15,6 +17,7 @@
 #include "cli/common.h"
 #include "probes/probe.h"
 #include "runtime/cgroup.h"
+#include "runtime/privileges.h"
 
 namespace ksight::cli {
 
@@ -75,6 +78,25 @@ int run_doctor() {
                               (has(24) ? ", CAP_SYS_RESOURCE" : "")
                         : "needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN): run as root, or "
                           "grant them (systemd AmbientCapabilities=, Kubernetes securityContext)"});
+  // What this process holds now; `ksight run` keeps less once attached.
+  if (auto sets = runtime::read_capabilities()) {
+    const runtime::CapMask all = (runtime::CapMask{2} << runtime::last_cap()) - 1;
+    auto list = [&](runtime::CapMask m) {
+      const runtime::CapMask missing = all & ~m;
+      if (!missing) return std::string("all");
+      if (__builtin_popcountll(missing) < __builtin_popcountll(m & all))
+        return "all but " + runtime::cap_list(missing);
+      return runtime::cap_list(m);
+    };
+    const bool dac = sets->effective & runtime::cap_bit(CAP_DAC_READ_SEARCH);
+    checks.push_back({"privileges", Check::ok,
+                      "uid " + std::to_string(::getuid()) + ", effective " + list(sets->effective) +
+                          ", bounding " + list(sets->bounding) + ", ambient " +
+                          list(sets->ambient) + "; after attach ksight run keeps " +
+                          (dac ? "CAP_DAC_READ_SEARCH"
+                               : "none (no CAP_DAC_READ_SEARCH: cgroups named by walk)") +
+                          ", plus CAP_BPF where map reads need it (--keep-capabilities)"});
+  }
   add("BTF", k.btf(), "/sys/kernel/btf/vmlinux",
       "needs a kernel built with CONFIG_DEBUG_INFO_BTF=y", true);
   add("ring buffer", k.ringbuf(), "BPF_MAP_TYPE_RINGBUF",

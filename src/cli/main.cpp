@@ -65,6 +65,14 @@ int main(int argc, char** argv) {
                    "kprobe, ringbuf)")
       ->delimiter(',');
   run_cmd->add_option("--log-level", run.log_level, "trace, debug, info, warn, error");
+  run_cmd->add_option("--keep-capabilities", run.keep_capabilities,
+                      "capabilities kept once every probe is attached: auto (default: "
+                      "CAP_DAC_READ_SEARCH, plus CAP_BPF where the kernel needs it for map reads), "
+                      "none, all, or a list such as CAP_DAC_READ_SEARCH,CAP_BPF "
+                      "(privileges.keep_capabilities)");
+  run_cmd->add_option("--user", run.user,
+                      "after attach, become this user (name or uid), keeping only those "
+                      "capabilities (privileges.user)");
 
   TraceFlags trace;
   auto* trace_cmd = app.add_subcommand("trace", "Trace probes from a shell until Ctrl-C");

@@ -19,6 +19,8 @@
 #include "export/output_file.h"
 #include "identity/kube_source.h"
 #include "identity/resolver.h"
+#include "runtime/privileges.h"
+#include "runtime/service_notify.h"
 #include "version.h"
 
 namespace ksight::cli {
@@ -81,6 +83,8 @@ std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
   }
   if (!f.log_level.empty()) c.log_level = f.log_level;
   if (f.force_perf_buffer) c.channel.force_perf_buffer = true;
+  if (!f.keep_capabilities.empty()) c.privileges.keep_capabilities = {f.keep_capabilities};
+  if (!f.user.empty()) c.privileges.user = f.user;
   for (const auto& d : f.disable_features)
     for (const auto& x : split_list(d)) c.disable_features.push_back(x);
   if (auto v = config::validate(c, "command line"); !v) return std::unexpected(v.error());
@@ -257,6 +261,10 @@ int run_daemon(const RunFlags& flags) {
   auto cfg = resolve_config(flags);
   if (!cfg) return fail(kExitUsage, cfg.error());
   const config::Config& c = *cfg;
+  if (!c.privileges.user.empty()) {
+    if (auto u = runtime::check_user(c.privileges.user); !u)
+      return fail(kExitUsage, "privileges.user: " + u.error());
+  }
   setup_logging(c.log_level);
   for (const auto& note : c.notes) spdlog::warn("{}", note);
   block_stop_signals();
@@ -350,16 +358,29 @@ int run_daemon(const RunFlags& flags) {
   agent_opts.resolver = &resolver;
   auto agent = runtime::Agent::start(agent_opts, registry, sinks);
   if (!agent) return fail(kExitFailure, agent.error() + privilege_hint(agent.error()));
+  // Everything that needs privilege is done: keep only what reading needs.
+  if (auto r = runtime::drop_after_attach(c.privileges.keep_capabilities, c.privileges.user,
+                                          (*agent)->channel_map_fd());
+      !r) {
+    return fail(kExitFailure, "dropping privileges after attach: " + r.error());
+  }
+  runtime::publish_capabilities(registry);
   ready.set((*agent)->status(), agent->get());
   spdlog::info("ksight {} running: /metrics on {}{} (port {}), event channel {}", KSIGHT_VERSION,
                server->tls() ? "https://" : "", c.listen, server->port(),
                bpf::to_string((*agent)->channel_kind()));
+  // Type=notify: ready once attached and serving; watchdog pings while the
+  // reader and dispatcher threads beat (/healthz says the same).
+  runtime::ServiceNotifier notifier;
+  notifier.ready(std::to_string((*agent)->status().size()) + " probes loaded; /metrics on port " +
+                 std::to_string(server->port()));
 
   const uint64_t interval = c.otlp.interval_ns;
   uint64_t next_export = core::mono_ns() + interval;
   int sig = 0;
   for (;;) {
     sig = wait_for_signal(std::chrono::milliseconds(100));
+    notifier.tick(core::mono_ns(), (*agent)->health(core::mono_ns()).ok);
     if (sig == SIGHUP) {
       // logrotate renamed the files: new writes go to new ones (no copytruncate needed).
       for (auto* f : {events_out.get(), otlp->file()}) {
@@ -378,6 +399,7 @@ int run_daemon(const RunFlags& flags) {
     }
   }
   spdlog::info("received {}, detaching", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  notifier.stopping();
   (*agent)->stop();
   if (otlp->enabled()) otlp->finish();  // the final state, with every event read before stop
   ready.clear_agent();

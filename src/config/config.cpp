@@ -10,6 +10,7 @@
 #include "config/units.h"
 #include "identity/resolver.h"
 #include "probes/probe.h"
+#include "runtime/privileges.h"
 
 namespace ksight::config {
 
@@ -148,6 +149,17 @@ class Applier {
         if (v["deleted_pod_ttl"] && !duration(key + ".deleted_pod_ttl", v["deleted_pod_ttl"],
                                               c.identity.deleted_pod_ttl_ns))
           return error();
+      } else if (key == "privileges") {
+        if (!section(key, v, {"keep_capabilities", "user"})) return error();
+        if (auto k = v["keep_capabilities"]) {
+          // A list, or one word (auto, all, none, CAP_BPF).
+          if (k.IsScalar()) {
+            c.privileges.keep_capabilities = {k.as<std::string>()};
+          } else if (!string_list(key + ".keep_capabilities", k, c.privileges.keep_capabilities)) {
+            return error();
+          }
+        }
+        if (v["user"] && !scalar(key + ".user", v["user"], c.privileges.user)) return error();
       } else if (key == "bpf_stats") {
         if (!boolean(key, v, c.bpf_stats)) return error();
       } else if (key == "disable_features") {
@@ -155,10 +167,11 @@ class Applier {
       } else if (key == "log_level") {
         if (!scalar(key, v, c.log_level)) return error();
       } else {
-        return fail(key,
-                    "a known key (listen, probes, channel, queue, metrics, web, otlp, events, "
-                    "profile, cgroups, identity, bpf_stats, disable_features, log_level)",
-                    "unknown key");
+        return fail(
+            key,
+            "a known key (listen, probes, channel, queue, metrics, web, otlp, events, "
+            "profile, cgroups, identity, privileges, bpf_stats, disable_features, log_level)",
+            "unknown key");
       }
     }
     return {};
@@ -422,6 +435,8 @@ std::expected<void, std::string> validate(const Config& c, std::string_view sour
       return bad("web.basic_auth_users." + user,
                  "expected a bcrypt hash ($2y$...), not a plain password");
   }
+  if (auto k = runtime::parse_keep_capabilities(c.privileges.keep_capabilities); !k)
+    return bad("privileges.keep_capabilities", k.error());
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.count(c.log_level))
     return bad("log_level",

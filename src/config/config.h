@@ -70,6 +70,11 @@ struct Config {
     std::string node_name;            // empty: NODE_NAME, else the hostname
     uint64_t deleted_pod_ttl_ns = 0;  // how long a deleted pod stays resolvable
   } identity;
+  // Least privilege after attach (docs/deployment.md, "Capabilities").
+  struct Privileges {
+    std::vector<std::string> keep_capabilities;  // auto, all, none, or capability names
+    std::string user;                            // become this user after attach; empty: stay
+  } privileges;
   bool bpf_stats = true;
   std::vector<std::string> disable_features;
   std::string log_level;

@@ -1,15 +1,33 @@
 #include "probes/kernel_symbols.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 
 namespace ksight::probes {
 
 KernelSymbols KernelSymbols::load(const std::string& path) {
-  KernelSymbols syms;
   std::ifstream in(path);
+  return parse(in);
+}
+
+KernelSymbols KernelSymbols::load_fd(int fd) {
+  std::string text;
+  if (fd >= 0 && ::lseek(fd, 0, SEEK_SET) == 0) {
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+  }
+  std::istringstream in(std::move(text));
+  return parse(in);
+}
+
+KernelSymbols KernelSymbols::parse(std::istream& in) {
+  KernelSymbols syms;
   std::string line;
   while (std::getline(in, line)) {
     // "ffffffff81000000 T _stext" or "... t name\t[module]"

@@ -1,6 +1,7 @@
 #include "probes/netdrop.h"
 
 #include <bpf/btf.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 
 #include <cctype>
@@ -52,6 +53,9 @@ NetdropDecoder::NetdropDecoder(core::Registry& reg, std::vector<std::string> lab
                               "reason, many of them not drops at all.",
                       .kind = core::MetricKind::counter,
                       .label_names = {"reason"}});
+  // Without drop reasons, locations name the drops: keep /proc/kallsyms open
+  // from now, while the agent still has CAP_SYSLOG.
+  if (labels_.empty()) kallsyms_ = bpf::Fd(::open("/proc/kallsyms", O_RDONLY | O_CLOEXEC));
 }
 
 std::string_view NetdropDecoder::label(uint32_t reason) const {
@@ -60,7 +64,7 @@ std::string_view NetdropDecoder::label(uint32_t reason) const {
 }
 
 std::string NetdropDecoder::location_label(uint64_t addr) {
-  if (!symbols_) symbols_ = KernelSymbols::load();
+  if (!symbols_) symbols_ = KernelSymbols::load_fd(kallsyms_.get());
   if (addr == 0) return "location:other";  // past KSIGHT_NETDROP_MAX_LOCATIONS
   std::string_view fn = symbols_->function_of(addr);
   if (!fn.empty()) return "location:" + std::string(fn);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf/handles.h"
 #include "probes/kernel_symbols.h"
 #include "probes/probe.h"
 
@@ -39,6 +40,7 @@ class NetdropDecoder {
   core::FamilyId dropped_;
   std::vector<std::string> labels_;
   std::optional<KernelSymbols> symbols_;  // loaded at the first drop without a reason
+  bpf::Fd kallsyms_;                      // opened at attach (see KernelSymbols::load_fd)
   char protocol_[8] = {};
   char location_[24] = {};
   std::string location_name_;

@@ -98,6 +98,8 @@ class Agent {
 
   const std::vector<ProbeStatus>& status() const { return status_; }
   bpf::ChannelKind channel_kind() const { return channel_->kind(); }
+  // A BPF map the agent holds, to test what bpf() allows without privileges.
+  int channel_map_fd() const { return channel_->map_fd(); }
   uint64_t events_received() const;
   uint64_t events_lost() const;  // all reasons, user space and kernel
   // The same, by reason (indexed by LossReason).

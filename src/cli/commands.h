@@ -1,8 +1,11 @@
 #pragma once
 // The subcommands. Each returns the process exit code.
 #include <cstdint>
+#include <expected>
 #include <string>
 #include <vector>
+
+#include "config/config.h"
 
 namespace ksight::cli {
 
@@ -27,6 +30,13 @@ struct RunFlags {
   std::string user;               // become this user after attach
 };
 int run_daemon(const RunFlags& flags);
+// What `run` runs with: the file (or the embedded default), then the flags,
+// then the OTEL_* variables, validated. A reload (SIGHUP) calls it again.
+std::expected<config::Config, std::string> resolve_config(const RunFlags& flags);
+
+// ksight check-config FILE: `run --config FILE`'s parse and validation, and
+// nothing loaded (no privilege needed).
+int run_check_config(const std::string& path);
 
 struct TraceFlags {
   std::vector<std::string> probes;  // each may be comma-separated

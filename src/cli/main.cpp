@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
       "  ksight trace exec                   # every exec, as columns\n"
       "  ksight trace exec,exit -o json --duration 10s\n"
       "  ksight probes                       # what this kernel allows\n"
-      "  ksight doctor                       # what is missing, and what to do about it\n");
+      "  ksight doctor                       # what is missing, and what to do about it\n"
+      "  ksight check-config /etc/ksight/ksight.yaml   # before a restart or a reload (SIGHUP)\n");
 
   RunFlags run;
   auto* run_cmd =
@@ -185,6 +186,12 @@ int main(int argc, char** argv) {
   auto* doctor_cmd = app.add_subcommand(
       "doctor", "Check the kernel and host for what ksight needs; exit 0 when it can run");
 
+  std::string check_file;
+  auto* check_cmd = app.add_subcommand(
+      "check-config",
+      "Check a config file as `run --config FILE` would, loading nothing; exit 0 or 2");
+  check_cmd->add_option("file", check_file, "YAML config file")->required();
+
   // `ksight trace PROBE -- CMD ARGS...`: what follows "--" is the command to
   // run, never options or probes, so it is cut off before CLI11 parses.
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -220,5 +227,6 @@ int main(int argc, char** argv) {
   if (*top_cmd) return run_top(top);
   if (*probes_cmd) return run_probes(probes);
   if (*doctor_cmd) return run_doctor();
+  if (*check_cmd) return run_check_config(check_file);
   return kExitUsage;
 }

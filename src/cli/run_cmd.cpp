@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/reload.h"
 #include "config/units.h"
 #include "core/clock.h"
 #include "export/http_server.h"
@@ -39,56 +40,6 @@ std::vector<std::string> split_list(const std::string& s) {
 const char* env(const char* name) {
   const char* v = std::getenv(name);
   return v && *v ? v : nullptr;
-}
-
-// Flags override the file (or the embedded default), key by key; the
-// standard OTEL_* variables fill in what neither sets.
-std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
-  auto loaded = f.config_file.empty() ? config::parse_config("", "<default>")
-                                      : config::load_config_file(f.config_file);
-  if (!loaded) return loaded;
-  config::Config c = *loaded;
-  if (!f.listen.empty()) c.listen = f.listen;
-  if (!f.otlp_file.empty()) c.otlp.file = f.otlp_file;
-  if (!f.otlp_interval.empty()) {
-    auto d = config::parse_duration_ns(f.otlp_interval);
-    if (!d) return std::unexpected("--otlp-interval: " + d.error());
-    c.otlp.interval_ns = *d;
-  }
-  if (!f.min_scrape_interval.empty()) {
-    auto d = config::parse_duration_ns(f.min_scrape_interval);
-    if (!d) return std::unexpected("--min-scrape-interval: " + d.error());
-    c.web.min_scrape_interval_ns = *d;
-  }
-  if (!f.otlp_endpoint.empty()) c.otlp.endpoint = f.otlp_endpoint;
-  if (c.otlp.endpoint.empty() && env("OTEL_EXPORTER_OTLP_ENDPOINT"))
-    c.otlp.endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT");
-  if (const char* h = env("OTEL_EXPORTER_OTLP_HEADERS")) {
-    for (auto& [k, v] : exporters::parse_otel_pairs(h)) c.otlp.headers.try_emplace(k, v);
-  }
-  for (const auto& h : f.otlp_headers) {
-    auto eq = h.find('=');
-    if (eq == std::string::npos || eq == 0)
-      return std::unexpected("--otlp-header: expected NAME=VALUE, got '" + h + "'");
-    c.otlp.headers[h.substr(0, eq)] = h.substr(eq + 1);
-  }
-  if (f.otlp_gzip) c.otlp.gzip = true;
-  if (!f.events_file.empty()) c.events.file = f.events_file;
-  if (!f.identity_labels.empty()) c.identity.labels = split_list(f.identity_labels);
-  if (!f.kubeconfig.empty()) c.identity.kubeconfig = f.kubeconfig;
-  if (!f.node_name.empty()) c.identity.node_name = f.node_name;
-  if (!f.probes.empty()) {
-    c.probes = split_list(f.probes);
-    if (auto note = config::dedupe_probes(c.probes); !note.empty()) c.notes.push_back("--" + note);
-  }
-  if (!f.log_level.empty()) c.log_level = f.log_level;
-  if (f.force_perf_buffer) c.channel.force_perf_buffer = true;
-  if (!f.keep_capabilities.empty()) c.privileges.keep_capabilities = {f.keep_capabilities};
-  if (!f.user.empty()) c.privileges.user = f.user;
-  for (const auto& d : f.disable_features)
-    for (const auto& x : split_list(d)) c.disable_features.push_back(x);
-  if (auto v = config::validate(c, "command line"); !v) return std::unexpected(v.error());
-  return c;
 }
 
 // service.*, host.name, k8s.node.name when watching pods, then
@@ -257,6 +208,56 @@ class ReadyState {
 
 }  // namespace
 
+// Flags override the file (or the embedded default), key by key; the
+// standard OTEL_* variables fill in what neither sets.
+std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
+  auto loaded = f.config_file.empty() ? config::parse_config("", "<default>")
+                                      : config::load_config_file(f.config_file);
+  if (!loaded) return loaded;
+  config::Config c = *loaded;
+  if (!f.listen.empty()) c.listen = f.listen;
+  if (!f.otlp_file.empty()) c.otlp.file = f.otlp_file;
+  if (!f.otlp_interval.empty()) {
+    auto d = config::parse_duration_ns(f.otlp_interval);
+    if (!d) return std::unexpected("--otlp-interval: " + d.error());
+    c.otlp.interval_ns = *d;
+  }
+  if (!f.min_scrape_interval.empty()) {
+    auto d = config::parse_duration_ns(f.min_scrape_interval);
+    if (!d) return std::unexpected("--min-scrape-interval: " + d.error());
+    c.web.min_scrape_interval_ns = *d;
+  }
+  if (!f.otlp_endpoint.empty()) c.otlp.endpoint = f.otlp_endpoint;
+  if (c.otlp.endpoint.empty() && env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    c.otlp.endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT");
+  if (const char* h = env("OTEL_EXPORTER_OTLP_HEADERS")) {
+    for (auto& [k, v] : exporters::parse_otel_pairs(h)) c.otlp.headers.try_emplace(k, v);
+  }
+  for (const auto& h : f.otlp_headers) {
+    auto eq = h.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return std::unexpected("--otlp-header: expected NAME=VALUE, got '" + h + "'");
+    c.otlp.headers[h.substr(0, eq)] = h.substr(eq + 1);
+  }
+  if (f.otlp_gzip) c.otlp.gzip = true;
+  if (!f.events_file.empty()) c.events.file = f.events_file;
+  if (!f.identity_labels.empty()) c.identity.labels = split_list(f.identity_labels);
+  if (!f.kubeconfig.empty()) c.identity.kubeconfig = f.kubeconfig;
+  if (!f.node_name.empty()) c.identity.node_name = f.node_name;
+  if (!f.probes.empty()) {
+    c.probes = split_list(f.probes);
+    if (auto note = config::dedupe_probes(c.probes); !note.empty()) c.notes.push_back("--" + note);
+  }
+  if (!f.log_level.empty()) c.log_level = f.log_level;
+  if (f.force_perf_buffer) c.channel.force_perf_buffer = true;
+  if (!f.keep_capabilities.empty()) c.privileges.keep_capabilities = {f.keep_capabilities};
+  if (!f.user.empty()) c.privileges.user = f.user;
+  for (const auto& d : f.disable_features)
+    for (const auto& x : split_list(d)) c.disable_features.push_back(x);
+  if (auto v = config::validate(c, "command line"); !v) return std::unexpected(v.error());
+  return c;
+}
+
 int run_daemon(const RunFlags& flags) {
   auto cfg = resolve_config(flags);
   if (!cfg) return fail(kExitUsage, cfg.error());
@@ -375,7 +376,10 @@ int run_daemon(const RunFlags& flags) {
   notifier.ready(std::to_string((*agent)->status().size()) + " probes loaded; /metrics on port " +
                  std::to_string(server->port()));
 
-  const uint64_t interval = c.otlp.interval_ns;
+  // SIGHUP re-reads --config (the embedded default cannot change: without
+  // --config, SIGHUP only reopens the output files).
+  ConfigReloader reloader(flags, c, registry, **agent);
+  uint64_t interval = c.otlp.interval_ns;
   uint64_t next_export = core::mono_ns() + interval;
   int sig = 0;
   for (;;) {
@@ -389,6 +393,13 @@ int run_daemon(const RunFlags& flags) {
           spdlog::error("SIGHUP: {}", r.error());
         else
           spdlog::info("SIGHUP: reopened {}", f->path());
+      }
+      if (!flags.config_file.empty() && reloader.reload()) {
+        ready.set((*agent)->status(), agent->get());
+        if (reloader.running().otlp.interval_ns != interval) {
+          interval = reloader.running().otlp.interval_ns;
+          next_export = core::mono_ns() + interval;
+        }
       }
       sig = 0;
     }

@@ -293,6 +293,21 @@ std::vector<FamilySnapshot> Registry::collect(uint64_t now_mono_ns) {
   return out;
 }
 
+void Registry::set_limits(size_t default_max_series, uint64_t series_ttl_ns) {
+  std::lock_guard lock(mu_);
+  opts_.default_max_series = default_max_series;
+  opts_.series_ttl_ns = series_ttl_ns;
+  for (auto& fam : families_)
+    if (!fam.desc->max_series) fam.max_series = default_max_series;
+}
+
+void Registry::Writer::remove_series(FamilyId id, std::string_view value) {
+  auto& fam = reg_->families_[id];
+  std::erase_if(fam.series, [&](const auto& kv) {
+    return !kv.second.labels.empty() && kv.second.labels.front() == value;
+  });
+}
+
 size_t Registry::series_count() const {
   std::lock_guard lock(mu_);
   size_t n = 0;

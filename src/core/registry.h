@@ -122,6 +122,11 @@ class Registry {
 
   size_t series_count() const;
 
+  // A configuration reload (metrics.max_series_per_metric, .series_ttl):
+  // metrics registered without a cap of their own take the new default; a
+  // lower cap folds only new label sets into the overflow series.
+  void set_limits(size_t default_max_series, uint64_t series_ttl_ns);
+
  private:
   struct Series {
     std::vector<std::string> labels;
@@ -209,6 +214,9 @@ class Registry::Writer {
   // for histograms aggregated in the kernel.
   void set_histogram(FamilyId id, std::span<const std::string_view> labels,
                      std::span<const uint64_t> buckets, double sum);
+  // Drops every series whose first label is `value` at once, expiring or not
+  // (a probe detached by a configuration reload).
+  void remove_series(FamilyId id, std::string_view value);
   uint64_t now() const { return now_; }
 
  private:

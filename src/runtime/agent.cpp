@@ -219,63 +219,16 @@ std::expected<void, std::string> Agent::load_probes() {
                              std::strerror(errno));
     }
   }
-  uint64_t wakeup = static_cast<uint64_t>(std::clamp(opts_.wakeup_fill, 0.0, 1.0) *
-                                          static_cast<double>(channel_->bytes()));
   for (const auto& name : opts_.probes) {
     const probes::ProbeSpec* spec = probes::find_probe(name);
     if (!spec) return std::unexpected("unknown probe '" + name + "'");
-    ProbeStatus st{.name = std::string(spec->name)};
-    // The first variant the kernel supports; should it fail to load (a
-    // tracepoint whose arguments differ on this kernel), the next one.
-    std::span<const bpf::AttachVariant> left = spec->variants;
-    std::vector<std::string> failures;
-    while (!st.up) {
-      auto choice = bpf::choose_variant(left, features_);
-      if (!choice.chosen) {
-        if (failures.empty()) st.reason = "no attach method available: " + choice.reason();
-        break;
-      }
-      if (!choice.skipped.empty()) {
-        spdlog::info("probe {}: using {} because {}", spec->name,
-                     bpf::to_string(choice.chosen->method), choice.reason());
-      }
-      probes::LoadRequest req{.channel = channel_.get(),
-                              .variant = choice.chosen,
-                              .wakeup_bytes = wakeup,
-                              .filter_tgid = opts_.filter_tgid,
-                              .filter_comm = opts_.filter_comm,
-                              .filter_cgroup = opts_.filter_cgroup,
-                              .cgroup_filter_fd = cgroup_filter_ ? cgroup_filter_.get() : -1,
-                              .filter_failed = opts_.filter_failed,
-                              .rate_limit = spec->rate_limited ? opts_.event_rate_limit : 0,
-                              .rate_burst = opts_.event_rate_burst,
-                              .sample_frequency_hz = opts_.profile_frequency_hz,
-                              .per_process = opts_.per_process,
-                              .cgroup_maps = spec->cgroup_maps,
-                              .cgroup_map_entries = opts_.cgroup_map_entries};
-      auto probe = spec->create(req, registry_);
-      if (probe) {
-        st.up = true;
-        st.method = bpf::to_string(choice.chosen->method);
-        st.target = std::string(choice.chosen->target);
-        probes_.push_back(std::move(*probe));
-        specs_.push_back(spec);
-        break;
-      }
-      failures.push_back(std::string(bpf::to_string(choice.chosen->method)) + ": " + probe.error());
-      st.reason = failures.front();
-      for (size_t i = 1; i < failures.size(); ++i) st.reason += "; " + failures[i];
-      left = left.subspan(static_cast<size_t>(choice.chosen - left.data()) + 1);
-      if (!left.empty()) {
-        spdlog::info("probe {}: {} failed ({}), trying the next method", spec->name,
-                     bpf::to_string(choice.chosen->method), probe.error());
-      }
-    }
-    if (!st.up) {
-      if (opts_.require_all) return std::unexpected("probe " + st.name + " is off: " + st.reason);
-      spdlog::warn("probe {} is off: {}", st.name, st.reason);
-    } else {
-      spdlog::info("probe {} attached ({} {})", st.name, st.method, st.target);
+    ProbeStatus st;
+    auto probe = load_one(*spec, st);
+    if (!st.up && opts_.require_all)
+      return std::unexpected("probe " + st.name + " is off: " + st.reason);
+    if (probe) {
+      probes_.push_back(std::move(probe));
+      specs_.push_back(spec);
     }
     status_.push_back(std::move(st));
   }
@@ -311,6 +264,7 @@ void Agent::dispatch_loop() {
         auto rec = b->record(i);
         auto id = reinterpret_cast<const ksight_event_header*>(rec.data())->probe_id;
         probes::Probe* p = probe_for(id);
+        if (!p && quiet_[id].load(std::memory_order_relaxed)) continue;
         if (!p || !p->decode(rec, w, want_events ? &view : nullptr)) {
           lost_[id][static_cast<size_t>(LossReason::malformed)].fetch_add(
               1, std::memory_order_relaxed);
@@ -409,6 +363,8 @@ void Agent::register_self_metrics() {
                              .label_names = {"version"},
                              .expires = false});
 
+  per_probe_families_ = {received, lost, up, runs, run_time};
+  up_family_ = up;
   refresher_token_ = registry_.add_refresher([=, this](core::Registry::Writer& w) {
     std::string_view kind = bpf::to_string(channel_->kind());
     for (size_t i = 0; i < specs_.size(); ++i) {

@@ -96,7 +96,21 @@ class Agent {
   // detaches every program.
   void stop();
 
+  // Read from the thread that calls set_probes() (or after stop()).
   const std::vector<ProbeStatus>& status() const { return status_; }
+
+  // A configuration reload: makes `names` the probe set. Probes not running
+  // yet are loaded and attached (with the options the agent started with);
+  // probes no longer listed are detached and their agent series (probe_up,
+  // events received/lost, program stats) removed; the others are left alone,
+  // so their counters go on. Never fails as a whole: a probe that cannot
+  // attach is reported off, as at start. Not concurrent with stop().
+  struct ProbeChange {
+    std::vector<std::string> added, removed, failed;  // failed: "name: why"
+  };
+  ProbeChange set_probes(const std::vector<std::string>& names);
+  // cgroups.prune_interval, live; 0: never prune.
+  void set_cgroup_prune_interval(uint64_t ns);
   bpf::ChannelKind channel_kind() const { return channel_->kind(); }
   // A BPF map the agent holds, to test what bpf() allows without privileges.
   int channel_map_fd() const { return channel_->map_fd(); }
@@ -117,6 +131,9 @@ class Agent {
   class Reader;
   Agent(const AgentOptions& opts, core::Registry& registry, std::vector<core::EventSink*> sinks);
   std::expected<void, std::string> load_probes();
+  // Loads and attaches one probe, trying each attach variant; null when none
+  // works (`st` says why).
+  std::unique_ptr<probes::Probe> load_one(const probes::ProbeSpec& spec, ProbeStatus& st);
   void register_self_metrics();
   void dispatch_loop();
   probes::Probe* probe_for(uint16_t id) const;
@@ -142,6 +159,13 @@ class Agent {
   std::array<std::array<std::atomic<uint64_t>, static_cast<size_t>(LossReason::count)>,
              kMaxProbeIds>
       lost_{};
+  // Probes being attached or detached by set_probes(): their records may
+  // meet no decoder, and are dropped without being counted as malformed.
+  std::array<std::atomic<bool>, kMaxProbeIds> quiet_{};
+  // The agent's families labelled by probe first (removed with the probe),
+  // and ksight_probe_up.
+  std::vector<core::FamilyId> per_probe_families_;
+  core::FamilyId up_family_ = 0;
   std::atomic<uint64_t> perf_overwritten_{0};  // perf buffer losses carry no probe id
   std::atomic<bool> reader_done_{false};
   std::atomic<bool> stop_reader_{false};

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 namespace ksight::config {
 namespace {
 
@@ -96,6 +99,51 @@ TEST(Config, CgroupMapKnobsAreChecked) {
   auto bad = parse_config("cgroups:\n  map_entries: 3\n", "f.yaml");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().find("cgroups.map_entries"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ksight::config
+
+#include "config/reload.h"
+
+namespace ksight::config {
+namespace {
+
+TEST(ConfigReload, LiveKeysApplyAndRestartKeysKeepTheRunningValue) {
+  auto running = parse_config("probes: [exec, exit]\nlisten: 127.0.0.1:1\n", "a");
+  auto next = parse_config(
+      "probes: [exec, open]\nlisten: 127.0.0.1:2\nlog_level: debug\nchannel:\n  size: 1MiB\n", "b");
+  ASSERT_TRUE(running && next);
+  auto p = plan_reload(*running, *next);
+  EXPECT_EQ(p.live, (std::vector<std::string>{"probes", "log_level"}));
+  EXPECT_EQ(p.restart, (std::vector<std::string>{"listen", "channel.size"}));
+  EXPECT_EQ(p.applied.probes, (std::vector<std::string>{"exec", "open"}));
+  EXPECT_EQ(p.applied.log_level, "debug");
+  EXPECT_EQ(p.applied.listen, "127.0.0.1:1");
+  EXPECT_EQ(p.applied.channel.size_bytes, running->channel.size_bytes);
+  auto same = plan_reload(*running, *running);
+  EXPECT_TRUE(same.live.empty() && same.restart.empty());
+}
+
+// docs/configuration.md lists every key under "Reloading", live or not.
+TEST(ConfigReload, DocsSayWhichKeysAreLive) {
+  std::ifstream f(std::string(KSIGHT_SOURCE_DIR) + "/docs/configuration.md");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string doc = ss.str();
+  auto at = doc.find("## Reloading");
+  ASSERT_NE(at, std::string::npos);
+  std::string section = doc.substr(at, doc.find("\n## ", at + 1) - at);
+  auto live_at = section.find("Live");
+  auto restart_at = section.find("Need a restart");
+  ASSERT_NE(live_at, std::string::npos);
+  ASSERT_NE(restart_at, std::string::npos);
+  ASSERT_LT(live_at, restart_at);
+  for (const auto& k : reload_keys()) {
+    auto pos = section.find("`" + k.key + "`");
+    ASSERT_NE(pos, std::string::npos) << k.key;
+    EXPECT_EQ(pos < restart_at, k.live) << k.key;
+  }
 }
 
 }  // namespace

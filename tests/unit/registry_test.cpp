@@ -239,3 +239,47 @@ TEST(Registry, OverflowHistogramOfSetHistogramIsMonotonic) {
 
 }  // namespace
 }  // namespace ksight::core
+
+namespace ksight::core {
+namespace {
+
+TEST(Registry, RemoveSeriesDropsEveryLabelSetStartingWithTheValue) {
+  Registry reg;
+  auto id = reg.add({.name = "up",
+                     .help = "h",
+                     .kind = MetricKind::gauge,
+                     .label_names = {"probe", "attach"},
+                     .expires = false});
+  {
+    auto w = reg.write(1);
+    w.set(id, {"exec", "tp_btf"}, 1);
+    w.set(id, {"exit", "tp_btf"}, 1);
+    w.set(id, {"exit", "none"}, 0);
+    w.remove_series(id, "exit");
+  }
+  auto snap = reg.collect(2);
+  ASSERT_EQ(family(snap, "up").series.size(), 1u);
+  EXPECT_EQ(family(snap, "up").series[0].labels[0], "exec");
+}
+
+TEST(Registry, SetLimitsChangesTheDefaultCapAndTtl) {
+  Registry reg({.default_max_series = 1, .series_ttl_ns = 0});
+  auto id = reg.add({.name = "t_total", .help = "h", .label_names = {"comm"}});
+  auto own = reg.add({.name = "o_total", .help = "h", .label_names = {"comm"}, .max_series = 1});
+  reg.set_limits(3, 100);
+  {
+    auto w = reg.write(1);
+    for (auto c : {"a", "b", "c"}) {
+      w.add(id, {c});
+      w.add(own, {c});
+    }
+  }
+  auto snap = reg.collect(2);
+  EXPECT_EQ(family(snap, "t_total").series.size(), 3u);
+  EXPECT_EQ(family(snap, "o_total").series.size(), 2u);  // its own cap of 1, plus overflow
+  EXPECT_EQ(reg.collect(1000).size(), snap.size());
+  EXPECT_EQ(reg.series_count(), 1u);  // 100 ns TTL: all expired but the overflow counter
+}
+
+}  // namespace
+}  // namespace ksight::core

@@ -212,13 +212,16 @@ def start(tag, name, flags, args, port, extra_env):
     cleanups.append(lambda: podman("rm", "-f", "-t", "2", name, check=False))
 
 
-def wait_ready(port, seconds):
+def wait_ready(name, port, seconds):
     deadline = time.time() + seconds
     status, body = None, ""
     while time.time() < deadline:
         status, body = http_get(f"http://127.0.0.1:{port}/readyz")
         if status == 200:
             return True, body
+        running = podman("inspect", "--format", "{{.State.Running}}", name, check=False).stdout.strip()
+        if running != "true":
+            return False, "the container exited"
         time.sleep(0.5)
     return False, f"{status} {body}"
 
@@ -247,10 +250,10 @@ def run_checks(args, yaml):
     port = free_port()
     t = time.time()
     start(tag, name, flags, cargs, port, env)
-    ready, body = wait_ready(port, 60)
+    ready, body = wait_ready(name, port, 60)
     if not ready:
         logs = podman("logs", name, check=False)
-        fail(f"/readyz not 200 within 60 s: {body}\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
+        fail(f"/readyz not 200 within 60 s ({body}):\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
     log(f"ok: /readyz 200 after {time.time() - t:.1f} s: {body.strip()}")
 
     _, metrics = http_get(f"http://127.0.0.1:{port}/metrics")
@@ -323,7 +326,7 @@ def ablate(tag, flags, added, cargs, default_probes, env, run_id):
         name = f"ksight-image-ablate-{run_id}-{cap.lower()}"
         port = free_port()
         start(tag, name, f, cargs, port, env)
-        ready, body = wait_ready(port, 20)
+        ready, body = wait_ready(name, port, 20)
         _, metrics = http_get(f"http://127.0.0.1:{port}/metrics")
         down = [p for p in default_probes if value(metrics, "ksight_probe_up", probe=p) != 1]
         log(f"without {cap}: ready={ready} probes down: {', '.join(down) or 'none'}")

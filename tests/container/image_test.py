@@ -235,6 +235,8 @@ def run_checks(args, yaml):
     pod, container = daemonset_spec(yaml, source)
     flags, added = podman_flags(pod, container, values_caps)
     cargs = [a for a in container.get("args", [])]
+    if "--probes" in cargs:  # values.probes set: those instead of the agent's default
+        default_probes = cargs[cargs.index("--probes") + 1].split(",")
     if container.get("ports", [{}])[0].get("containerPort") != 9437 or "0.0.0.0:9437" not in cargs:
         fail(f"the chart's container does not listen on 0.0.0.0:9437: {cargs}")
     log("podman flags from the DaemonSet: " + " ".join(flags))

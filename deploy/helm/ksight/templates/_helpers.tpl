@@ -64,7 +64,7 @@ added without a comment.
 BPF: load programs, create maps
 PERFMON: attach tracepoints and perf events, read kernel stacks
 SYS_RESOURCE: RLIMIT_MEMLOCK for maps on kernels before 5.11
-SYS_ADMIN: bpf stats (BPF_ENABLE_STATS), cgroup attach, kernels before 5.8 without CAP_BPF
+SYS_ADMIN: bpf stats (BPF_ENABLE_STATS), cgroup attach, kernels before 5.8, seccomp profiles allowing bpf() only with it
 NET_ADMIN: cgroup_skb programs (cgroupnet)
 DAC_READ_SEARCH: open_by_handle_at, to resolve cgroup ids to paths
 {{- end -}}

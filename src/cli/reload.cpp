@@ -73,7 +73,14 @@ bool ConfigReloader::reload() {
     probes = "; probes:";
     if (!ch.added.empty()) probes += " " + joined(ch.added, "+");
     if (!ch.removed.empty()) probes += " " + joined(ch.removed, "-");
-    for (const auto& f : ch.failed) spdlog::warn("config reload: probe {}", f);
+    for (const auto& f : ch.failed) {
+      // After the drop (privileges.keep_capabilities) loading is refused.
+      const bool refused = f.find("Operation not permitted") != std::string::npos;
+      spdlog::warn("config reload: probe {}{}", f,
+                   refused ? " (capabilities were dropped after attach: run with "
+                             "--keep-capabilities all to add probes by reload)"
+                           : "");
+    }
   }
   if (c.log_level != running_.log_level) spdlog::set_level(spdlog::level::from_str(c.log_level));
   if (c.metrics.max_series_per_metric != running_.metrics.max_series_per_metric ||

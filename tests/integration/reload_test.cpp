@@ -145,7 +145,9 @@ TEST(Reload, SighupAddsAndRemovesProbesAndKeptProbesCountOn) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
   std::string cfg = write_file(dir, "ksight.yaml", "probes: [exec, exit]\n");
-  Daemon d(dir, {"--config", cfg});
+  // Loading a probe later needs the capabilities that are otherwise dropped
+  // after attach (Reload.AProbeAddedAfterTheDropStaysOffAndSaysWhy).
+  Daemon d(dir, {"--config", cfg, "--keep-capabilities", "all"});
   ASSERT_TRUE(d.wait_ready({"exec", "exit"})) << d.log();
   std::string bin = unique_copy("/bin/true", dir, "krl");
   spawn_n(bin, {}, 5);
@@ -197,6 +199,35 @@ TEST(Reload, SighupAddsAndRemovesProbesAndKeptProbesCountOn) {
       << body;
   EXPECT_EQ(lines_with(d.log(), "config reloaded"), 1) << d.log();
   EXPECT_EQ(metric_sum(body, "ksight_events_lost_total", {"reason=\"malformed\""}), 0) << body;
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+TEST(Reload, AProbeAddedAfterTheDropStaysOffAndSaysWhy) {
+  KSIGHT_REQUIRE_BPF();
+  TempDir dir;
+  std::string cfg = write_file(dir, "ksight.yaml", "probes: [exec]\n");
+  Daemon d(dir, {"--config", cfg});  // the default: capabilities dropped after attach
+  ASSERT_TRUE(d.wait_ready({"exec"})) << d.log();
+  write_file(dir, "ksight.yaml", "probes: [exec, open]\n");
+  ::kill(d.pid(), SIGHUP);
+  std::string body;
+  ASSERT_TRUE(eventually(
+      [&] {
+        body = d.scrape();
+        return metric(body, "ksight_config_reloads_total{result=\"ok\"}") == 1;
+      },
+      10s))
+      << body << d.log();
+  EXPECT_EQ(metric_sum(body, "ksight_probe_up", {"probe=\"open\""}), 0) << body;
+  EXPECT_EQ(metric_sum(body, "ksight_probe_up", {"probe=\"exec\""}), 1) << body;
+  EXPECT_EQ(programs_with_prefix(d.pid(), "open_"), 0);
+  // One line names the probe and why it is off.
+  std::string log = d.log();
+  EXPECT_NE(log.find("open"), std::string::npos) << log;
+  EXPECT_NE(log.find("--keep-capabilities all"), std::string::npos) << log;
+  EXPECT_TRUE(log.find("not permitted") != std::string::npos ||
+              log.find("EPERM") != std::string::npos)
+      << log;
   EXPECT_EQ(d.stop(), 0) << d.log();
 }
 

@@ -4,6 +4,7 @@
 #   /lib/systemd/system/ksight.service         (<prefix>/lib/... unless the prefix is /usr)
 #   /etc/ksight/ksight.yaml                    the default configuration; a conffile in the .deb
 #   <prefix>/share/doc/ksight/                 README.md, copyright, changelog.Debian.gz
+#   <prefix>/share/man/man8/ksight.8.gz        docs/ksight.8
 # The package is built with the /usr prefix; the maintainer scripts, the
 # conffiles list and the copyright file are in deploy/debian.
 
@@ -23,8 +24,9 @@ else()
        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 endif()")
 
-# Docs as Debian lays them out: the copyright file, the changelog compressed
-# with gzip -9n (no name or timestamp in the header: reproducible).
+# Docs as Debian lays them out: the copyright file, the changelog and the
+# manual page compressed with gzip -9n (no name or timestamp in the header:
+# reproducible).
 set(KSIGHT_DEB_RELEASE 1)
 set(KSIGHT_DEB_VERSION "${PROJECT_VERSION}-${KSIGHT_DEB_RELEASE}")
 string(TIMESTAMP KSIGHT_DEB_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
@@ -33,6 +35,11 @@ configure_file(${CMAKE_SOURCE_DIR}/deploy/debian/changelog.in
 find_program(GZIP_EXECUTABLE gzip REQUIRED)
 execute_process(COMMAND ${GZIP_EXECUTABLE} -9nf ${CMAKE_BINARY_DIR}/generated/changelog.Debian
                 COMMAND_ERROR_IS_FATAL ANY)
+execute_process(COMMAND ${GZIP_EXECUTABLE} -9nc ${CMAKE_SOURCE_DIR}/docs/ksight.8
+                OUTPUT_FILE ${CMAKE_BINARY_DIR}/generated/ksight.8.gz COMMAND_ERROR_IS_FATAL ANY)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/ksight.8)
+install(FILES ${CMAKE_BINARY_DIR}/generated/ksight.8.gz DESTINATION share/man/man8)
+install(FILES deploy/debian/lintian-overrides DESTINATION share/lintian/overrides RENAME ksight)
 install(FILES README.md deploy/debian/copyright
               ${CMAKE_BINARY_DIR}/generated/changelog.Debian.gz
         DESTINATION share/doc/ksight)

@@ -7,7 +7,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
-.PHONY: all setup configure build run test unit-test kernel-matrix bench bench-probes format clean fuzz sanitize sanitize-run sanitize-build tsan release-check
+.PHONY: all setup configure build run test deb package unit-test kernel-matrix bench bench-probes format clean fuzz sanitize sanitize-run sanitize-build tsan release-check
 
 all: build
 
@@ -32,6 +32,12 @@ test: build
 MATRIX_ARGS ?=
 kernel-matrix: build
 	scripts/kernel-matrix $(MATRIX_ARGS)
+
+# The Debian package of this build, build/ksight_<version>-1_<arch>.deb
+# (CPack; cmake/Package.cmake says what it holds, docs/deployment.md how it
+# installs). `package` is the same, under CMake's name for it.
+deb package: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 # The benchmark suite (root, ~15 minutes): writes docs/performance.md.
 BENCH_ARGS ?=

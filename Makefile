@@ -7,7 +7,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
-.PHONY: all setup configure build run test deb package unit-test kernel-matrix bench bench-probes format clean fuzz sanitize sanitize-run sanitize-build tsan release-check
+.PHONY: all setup configure build run test deb package unit-test kernel-matrix bench bench-probes format clean fuzz sanitize sanitize-run sanitize-build tsan tsan-build release-check
 
 all: build
 
@@ -59,22 +59,26 @@ unit-test: build
 LOCK ?= flock /tmp/ksight-build.lock
 
 # One clang build with ASan + UBSan (and the fuzzer's coverage hooks) in
-# build-asan/ serves both the sanitized suites and the libFuzzer targets. -O0
-# and line tables only: what sanitizer reports need; clang takes 2-3 times as
-# long to compile the instrumented code at -O1 (docs/reliability.md).
-SAN_CONFIGURE = $(LOCK) cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang-16 \
+# SAN_DIR serves both the sanitized suites and the libFuzzer targets. -O0 and
+# line tables only: what sanitizer reports need; clang takes 2-3 times as long
+# to compile the instrumented code at -O1 (docs/reliability.md). Long fuzzing
+# runs want the speed of -O1 in a tree of their own:
+#   make fuzz SAN_DIR=build-fuzz SAN_OPT=-O1 FUZZ_SECONDS=600
+SAN_DIR ?= build-asan
+SAN_OPT ?= -O0
+SAN_CONFIGURE = $(LOCK) cmake -S . -B $(SAN_DIR) -DCMAKE_C_COMPILER=clang-16 \
   -DCMAKE_CXX_COMPILER=clang++-16 -DKSIGHT_FUZZ=ON -DCMAKE_BUILD_TYPE=None \
-  -DCMAKE_C_FLAGS='-O0 -gline-tables-only' -DCMAKE_CXX_FLAGS='-O0 -gline-tables-only' >/dev/null
+  -DCMAKE_C_FLAGS='$(SAN_OPT) -gline-tables-only' -DCMAKE_CXX_FLAGS='$(SAN_OPT) -gline-tables-only' >/dev/null
 
 # libFuzzer targets (tests/fuzz); each runs FUZZ_SECONDS from its seed corpus.
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS = fuzz_config fuzz_decode fuzz_http fuzz_exporters
 fuzz: setup
 	@$(SAN_CONFIGURE)
-	@$(LOCK) cmake --build build-asan -j $(JOBS) --target $(FUZZ_TARGETS)
-	scripts/fuzz $(FUZZ_SECONDS)
+	@$(LOCK) cmake --build $(SAN_DIR) -j $(JOBS) --target $(FUZZ_TARGETS)
+	FUZZ_BUILD_DIR=$(SAN_DIR) scripts/fuzz $(FUZZ_SECONDS)
 
-# The unit and integration suites once under ASan + UBSan, in build-asan/.
+# The unit and integration suites once under ASan + UBSan, in SAN_DIR.
 # The deployment tests (label deploy: chart, image, package) check files, not
 # our code's memory, and stay out. SANITIZE_EXCLUDE leaves more out (a ctest -E
 # regex). The harness's deadlines are stretched 4 times (KSIGHT_TEST_TIME_SCALE);
@@ -83,25 +87,26 @@ SANITIZE_EXCLUDE ?=
 SAN_SUITE_TARGETS = ksight ksight-work ksight_unit_tests ksight_integration_tests
 sanitize: setup
 	@$(SAN_CONFIGURE)
-	@$(LOCK) cmake --build build-asan -j $(JOBS) --target $(SAN_SUITE_TARGETS)
+	@$(LOCK) cmake --build $(SAN_DIR) -j $(JOBS) --target $(SAN_SUITE_TARGETS)
 	@$(MAKE) --no-print-directory sanitize-run
 sanitize-run:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 	ASAN_SYMBOLIZER_PATH=$$(command -v llvm-symbolizer) KSIGHT_TEST_TIME_SCALE=4 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir build-asan --output-on-failure --timeout 300 -LE deploy $(if $(SANITIZE_EXCLUDE),-E '$(SANITIZE_EXCLUDE)')
+	  ctest --test-dir $(SAN_DIR) --output-on-failure --timeout 300 -LE deploy $(if $(SANITIZE_EXCLUDE),-E '$(SANITIZE_EXCLUDE)')
 # Both sets at once (CI: scripts/ci-hardening).
 sanitize-build: setup
 	@$(SAN_CONFIGURE)
-	@$(LOCK) cmake --build build-asan -j $(JOBS) --target $(SAN_SUITE_TARGETS) $(FUZZ_TARGETS)
+	@$(LOCK) cmake --build $(SAN_DIR) -j $(JOBS) --target $(SAN_SUITE_TARGETS) $(FUZZ_TARGETS)
 
 # The tests whose code runs on several threads (batch queue, registry, HTTP
 # server, OTLP sender, pod watcher: tests/CMakeLists.txt, ksight_thread_tests)
 # under ThreadSanitizer, in build-tsan/.
-tsan: setup
+tsan-build: setup
 	@$(LOCK) cmake -S . -B build-tsan -DKSIGHT_TSAN=ON -DCMAKE_BUILD_TYPE=None \
 	  -DCMAKE_CXX_FLAGS='-O1 -g1' -DCMAKE_C_FLAGS='-O1 -g1' >/dev/null
 	@$(LOCK) cmake --build build-tsan -j $(JOBS) --target ksight_thread_tests
+tsan: tsan-build
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 KSIGHT_TEST_TIME_SCALE=4 \
 	  build-tsan/tests/ksight_thread_tests
 
@@ -121,4 +126,4 @@ release-check: setup
 	cmake --build build-hardened -j $(JOBS)
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan
+	rm -rf $(BUILD_DIR) build-asan build-fuzz build-tsan

@@ -52,7 +52,12 @@ class Agent::Reader final : public bpf::RecordHandler {
   void on_record(const void* data, size_t size) override {
     uint16_t id = 0;
     if (size >= sizeof(ksight_event_header)) {
-      id = static_cast<const ksight_event_header*>(data)->probe_id;
+      // A perf buffer sample starts 4 bytes past an 8-byte boundary (after
+      // its u32 size): copy the header out rather than read it in place.
+      // Batches store each record 8-byte aligned for the decoders.
+      ksight_event_header header;
+      std::memcpy(&header, data, sizeof header);
+      id = header.probe_id;
     }
     if (id == 0 || id >= kMaxProbeIds) {
       agent_.lost_[0][static_cast<size_t>(LossReason::malformed)].fetch_add(

@@ -34,11 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from ksight_testlib import SKIP, free_port, http_get, log, skip_or_fail  # noqa: E402
+
 BASE = "localhost/ksight-debian:bookworm"
 PODMAN = ["podman", "--cgroup-manager=cgroupfs", "--runtime", "runc"]
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
@@ -58,18 +58,6 @@ CAP_NAMES = {
 cleanups = []
 
 
-def log(msg):
-    print(msg, flush=True)
-
-
-def skip_or_fail(msg):
-    if os.environ.get("KSIGHT_REQUIRE_BPF") == "1":
-        log("FAIL (KSIGHT_REQUIRE_BPF=1): " + msg)
-        sys.exit(1)
-    log("SKIP: " + msg)
-    sys.exit(SKIP)
-
-
 def fail(msg):
     log("FAIL: " + msg)
     sys.exit(1)
@@ -80,22 +68,6 @@ def podman(*args, check=True, timeout=600):
     if check and r.returncode != 0:
         fail(f"podman {' '.join(args[:3])}...: exit {r.returncode}\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
     return r
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url, timeout=3):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return None, ""
 
 
 def samples(text, name):

@@ -141,6 +141,19 @@ std::string execs_of(const std::string& bin) {
   return "ksight_process_execs_total{comm=\"" + comm_of(bin) + "\"}";
 }
 
+// Sends SIGHUP and waits for the first reload with `result` (ok, error) to
+// be counted; `body` keeps the last scrape.
+bool reload(Daemon& d, const std::string& result, std::string& body) {
+  ::kill(d.pid(), SIGHUP);
+  const std::string counter = "ksight_config_reloads_total{result=\"" + result + "\"}";
+  return eventually(
+      [&] {
+        body = d.scrape();
+        return metric(body, counter) == 1;
+      },
+      10s);
+}
+
 TEST(Reload, SighupAddsAndRemovesProbesAndKeptProbesCountOn) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
@@ -164,14 +177,7 @@ TEST(Reload, SighupAddsAndRemovesProbesAndKeptProbesCountOn) {
   EXPECT_GT(loaded_at, 1.6e9);
 
   write_file(dir, "ksight.yaml", "probes: [exec, open]\n");
-  ::kill(d.pid(), SIGHUP);
-  ASSERT_TRUE(eventually(
-      [&] {
-        body = d.scrape();
-        return metric(body, "ksight_config_reloads_total{result=\"ok\"}") == 1;
-      },
-      10s))
-      << body << d.log();
+  ASSERT_TRUE(reload(d, "ok", body)) << body << d.log();
   // exit: detached, and its agent series gone (not 0: 0 means "configured
   // but off", which would be an alert); open: attached.
   EXPECT_EQ(metric_sum(body, "ksight_probe_up", {"probe=\"exit\""}), 0) << body;
@@ -209,15 +215,8 @@ TEST(Reload, AProbeAddedAfterTheDropStaysOffAndSaysWhy) {
   Daemon d(dir, {"--config", cfg});  // the default: capabilities dropped after attach
   ASSERT_TRUE(d.wait_ready({"exec"})) << d.log();
   write_file(dir, "ksight.yaml", "probes: [exec, open]\n");
-  ::kill(d.pid(), SIGHUP);
   std::string body;
-  ASSERT_TRUE(eventually(
-      [&] {
-        body = d.scrape();
-        return metric(body, "ksight_config_reloads_total{result=\"ok\"}") == 1;
-      },
-      10s))
-      << body << d.log();
+  ASSERT_TRUE(reload(d, "ok", body)) << body << d.log();
   EXPECT_EQ(metric_sum(body, "ksight_probe_up", {"probe=\"open\""}), 0) << body;
   EXPECT_EQ(metric_sum(body, "ksight_probe_up", {"probe=\"exec\""}), 1) << body;
   EXPECT_EQ(programs_with_prefix(d.pid(), "open_"), 0);
@@ -242,15 +241,8 @@ TEST(Reload, BadFileIsOneLineAndEverythingKeepsRunning) {
   EXPECT_GT(exit_programs, 0);
 
   write_file(dir, "ksight.yaml", "probes: [exec]\nchannel:\n  size: 1KiB\n");
-  ::kill(d.pid(), SIGHUP);
   std::string body;
-  ASSERT_TRUE(eventually(
-      [&] {
-        body = d.scrape();
-        return metric(body, "ksight_config_reloads_total{result=\"error\"}") == 1;
-      },
-      10s))
-      << body << d.log();
+  ASSERT_TRUE(reload(d, "error", body)) << body << d.log();
   EXPECT_EQ(metric(body, "ksight_config_reloads_total{result=\"ok\"}"), 0);
   EXPECT_EQ(metric(body, "ksight_config_last_reload_successful"), 0);
   std::string log = d.log();
@@ -274,14 +266,7 @@ TEST(Reload, BadFileIsOneLineAndEverythingKeepsRunning) {
   // running value stays, and the rest applies.
   const double size = metric_sum(body, "ksight_event_channel_size_bytes");
   write_file(dir, "ksight.yaml", "probes: [exec, exit]\nchannel:\n  size: 64KiB\n");
-  ::kill(d.pid(), SIGHUP);
-  ASSERT_TRUE(eventually(
-      [&] {
-        body = d.scrape();
-        return metric(body, "ksight_config_reloads_total{result=\"ok\"}") == 1;
-      },
-      10s))
-      << body << d.log();
+  ASSERT_TRUE(reload(d, "ok", body)) << body << d.log();
   log = d.log();
   EXPECT_EQ(lines_with(log, "channel.size changed: needs a restart"), 1) << log;
   EXPECT_EQ(metric_sum(body, "ksight_event_channel_size_bytes"), size);

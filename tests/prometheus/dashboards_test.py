@@ -23,51 +23,23 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.parse
-import urllib.request
 import uuid
 
 from pod import NODE, NS, POD, api_server, in_pod, pod_json, setup_cgroups, write
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from ksight_testlib import SKIP, free_port, http_get, log, skip_or_fail  # noqa: E402
+
 RATE_INTERVAL = "1m"  # what Grafana's $__rate_interval is at 1 s scrapes and a short range
 
 procs = []      # (name, Popen), stopped at exit
 cleanups = []   # callables, run in reverse order at exit
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def skip_or_fail(msg):
-    if os.environ.get("KSIGHT_REQUIRE_BPF") == "1":
-        log("FAIL (KSIGHT_REQUIRE_BPF=1): " + msg)
-        sys.exit(1)
-    log("SKIP: " + msg)
-    sys.exit(SKIP)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url, timeout=5):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return None, ""
 
 
 def eventually(pred, timeout, step=0.2):
@@ -312,7 +284,7 @@ def main():
         failures.append("an agent did not start")
         return finish(failures, t0)
     if not eventually(lambda: re.search(r"^ksight_kube_synced\S* 1$",
-                                        http_get(url_a + "/metrics")[1], re.M), 15):
+                                        http_get(url_a + "/metrics")[1], re.M), 30):
         failures.append("agent A never synced with the fake API server")
     log(f"agents up at {time.monotonic() - t0:.1f}s")
 
@@ -326,7 +298,7 @@ def main():
                          "--web.listen-address=127.0.0.1:%d" % port_p, "--log.level=warn"], tmp)
     prom = Prom(port_p)
     if not eventually(lambda: len(prom.query('up{job="ksight"} == 1')[1]
-                                  .get("data", {}).get("result", [])) == 2, 20):
+                                  .get("data", {}).get("result", [])) == 2, 40):
         failures.append("Prometheus never scraped both agents")
         log(open(os.path.join(tmp, "prometheus.log")).read()[-3000:])
         return finish(failures, t0)
@@ -350,7 +322,7 @@ def main():
         missing[:] = [g for g in gates
                       if not prom.query(g + pod_sel)[1].get("data", {}).get("result")]
         return not missing
-    if not eventually(pod_numbers_in, 20):
+    if not eventually(pod_numbers_in, 40):
         failures.append(f"the pod's {missing} never reached Prometheus")
     time.sleep(2)  # a second sample after the last change, for rate()
 
@@ -369,7 +341,7 @@ def main():
     check_rules(prom, rules, want - {"KsightAgentDown"}, failures)
     # Agent B goes away: KsightAgentDown's expression must then select it.
     stop(b)
-    eventually(lambda: prom.query('up{job="ksight"} == 0')[1].get("data", {}).get("result"), 10)
+    eventually(lambda: prom.query('up{job="ksight"} == 0')[1].get("data", {}).get("result"), 20)
     check_rules(prom, prom_rules(prom), {"KsightAgentDown"}, failures)
     return finish(failures, t0)
 

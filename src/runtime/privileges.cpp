@@ -75,18 +75,28 @@ int last_cap() {
 
 std::string cap_name(int cap) {
   char* name = cap_to_name(static_cast<cap_value_t>(cap));
-  if (!name) return "CAP_" + std::to_string(cap);
+  if (!name) {
+    std::string numbered = "CAP_";  // appended: see below
+    numbered += std::to_string(cap);
+    return numbered;
+  }
   std::string out = upper(name);
   cap_free(name);
   // libcap names capabilities newer than itself by number ("63").
-  if (out.rfind("CAP_", 0) != 0) out = "CAP_" + out;
-  return out;
+  if (out.rfind("CAP_", 0) == 0) return out;
+  // Appended, not "CAP_" + out: g++ 12 at -O3 flags that operator+'s insert
+  // at the front (-Werror=restrict, GCC bug 105329, a false positive).
+  std::string prefixed = "CAP_";
+  prefixed += out;
+  return prefixed;
 }
 
 std::string cap_list(CapMask caps) {
   std::string out;
   for (int c = 0; c < 64; ++c) {
-    if (caps & cap_bit(c)) out += (out.empty() ? "" : ",") + cap_name(c);
+    if (!(caps & cap_bit(c))) continue;
+    if (!out.empty()) out += ',';
+    out += cap_name(c);
   }
   return out.empty() ? "none" : out;
 }

@@ -60,7 +60,62 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+// A decimal number in [lo, hi], all of `s`.
+std::optional<uint32_t> parse_bounded(const std::string& s, uint32_t lo, uint32_t hi) {
+  if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  uint64_t v = std::stoull(s);
+  if (v < lo || v > hi) return std::nullopt;
+  return static_cast<uint32_t>(v);
+}
+
 }  // namespace
+
+std::optional<std::map<std::string, std::string>> parse_query(std::string_view path) {
+  std::map<std::string, std::string> out;
+  auto q = path.find('?');
+  if (q == std::string_view::npos) return out;
+  std::string_view rest = path.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    auto key = percent_decode(pair.substr(0, eq));
+    auto value =
+        percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
+    if (!key || !value) return std::nullopt;
+    out[*key] = *value;
+  }
+  return out;
+}
 
 std::optional<std::pair<std::string, std::string>> parse_basic_auth(std::string_view header) {
   auto space = header.find(' ');
@@ -166,20 +221,54 @@ std::shared_ptr<const std::string> HttpRouter::metrics_body() {
   return body_;
 }
 
+std::optional<HttpResponse> HttpRouter::refuse_unauthorized(std::string_view authorization) {
+  if (!auth_.enabled()) return std::nullopt;
+  auto cred = parse_basic_auth(authorization);
+  if (cred && auth_.allowed(cred->first, cred->second)) return std::nullopt;
+  return HttpResponse{.status = 401,
+                      .content_type = kTextPlain,
+                      .body = text("Unauthorized\n"),
+                      .auth_challenge = true};
+}
+
+HttpResponse HttpRouter::profile(std::string_view full_path) {
+  auto bad = [](std::string why) {
+    return HttpResponse{.status = 400, .content_type = kTextPlain, .body = text(why + "\n")};
+  };
+  auto args = parse_query(full_path);
+  if (!args) return bad("malformed query string");
+  ProfileQuery q;
+  for (const auto& [key, value] : *args) {
+    if (key == "seconds") {
+      auto v = parse_bounded(value, 1, kMaxProfileSeconds);
+      if (!v) return bad("seconds: expected 1 to " + std::to_string(kMaxProfileSeconds));
+      q.seconds = *v;
+    } else if (key == "pid") {
+      auto v = parse_bounded(value, 1, 4194304);  // PID_MAX_LIMIT
+      if (!v) return bad("pid: expected a process id");
+      q.pid = *v;
+    } else if (key == "pod") {
+      q.pod = value;
+    } else if (key == "namespace") {
+      q.ns = value;
+    } else {
+      return bad("unknown parameter '" + key + "' (seconds, pid, pod, namespace)");
+    }
+  }
+  return profile_handler_(q);
+}
+
 HttpResponse HttpRouter::handle(const HttpRequest& req) {
   if (req.method != "GET" && req.method != "HEAD")
     return {.status = 405, .content_type = kTextPlain, .body = text("GET only\n")};
   // The path without a query string: "/metrics?x=1" is /metrics.
   std::string_view path = req.path.substr(0, req.path.find('?'));
+  if (path == "/debug/pprof/profile" && profile_handler_) {
+    if (auto refused = refuse_unauthorized(req.authorization)) return *refused;
+    return profile(req.path);
+  }
   if (path == "/metrics") {
-    if (auth_.enabled()) {
-      auto cred = parse_basic_auth(req.authorization);
-      if (!cred || !auth_.allowed(cred->first, cred->second))
-        return {.status = 401,
-                .content_type = kTextPlain,
-                .body = text("Unauthorized\n"),
-                .auth_challenge = true};
-    }
+    if (auto refused = refuse_unauthorized(req.authorization)) return *refused;
     auto body = metrics_body();
     scrapes_.fetch_add(1);
     return {.status = 200, .content_type = kExposition, .body = std::move(body)};

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "core/registry.h"
 
@@ -48,7 +49,30 @@ struct HttpResponse {
   std::string_view content_type;
   std::shared_ptr<const std::string> body;
   bool auth_challenge = false;  // add WWW-Authenticate: Basic realm="ksight"
+  // Extra headers (e.g. Content-Disposition), name and value.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Work that takes a while (a profile taken over N seconds): when set, the
+  // server runs it off its own threads, with the connection suspended, and
+  // sends what it returns instead of this response.
+  std::function<HttpResponse()> deferred;
 };
+
+// GET /debug/pprof/profile?seconds=N[&pid=P][&pod=NAME][&namespace=NS]: a CPU
+// profile of the node in pprof's format, as Go programs serve theirs.
+struct ProfileQuery {
+  uint32_t seconds = 30;  // Go's default
+  uint32_t pid = 0;       // 0: every process
+  std::string pod;        // empty: every pod
+  std::string ns;
+};
+// Answers a profile request: at once when it cannot be taken (busy, off), or
+// with `deferred` work that takes `seconds`.
+using ProfileHandler = std::function<HttpResponse(const ProfileQuery&)>;
+constexpr uint32_t kMaxProfileSeconds = 300;
+
+// The query of `path` ("a=1&b=x%20y" after '?'), percent-decoded; nullopt when
+// malformed. Keys repeat: the last one wins.
+std::optional<std::map<std::string, std::string>> parse_query(std::string_view path);
 
 // "Basic dXNlcjpwYXNz" -> {"user", "pass"}; nullopt when it is not basic auth
 // or not valid base64 with a colon.
@@ -90,12 +114,17 @@ class HttpRouter {
              Clock clock = {}, AuthCache::Check check = check_password);
 
   HttpResponse handle(const HttpRequest& req);
+  // Serves /debug/pprof/profile with `handler`; unset, the path is 404.
+  // Set before the server starts.
+  void set_profile_handler(ProfileHandler handler) { profile_handler_ = std::move(handler); }
 
   uint64_t scrapes() const;   // /metrics requests answered with metrics
   uint64_t collects() const;  // snapshots actually rendered
 
  private:
   std::shared_ptr<const std::string> metrics_body();
+  HttpResponse profile(std::string_view path);
+  std::optional<HttpResponse> refuse_unauthorized(std::string_view authorization);
 
   core::Registry& reg_;
   std::function<Readiness()> readiness_;
@@ -103,6 +132,7 @@ class HttpRouter {
   uint64_t min_interval_ns_;
   Clock clock_;
   core::FamilyId collects_family_;
+  ProfileHandler profile_handler_;
 
   mutable std::mutex scrape_mu_;  // held while rendering: concurrent scrapes wait and share
   std::shared_ptr<const std::string> body_;

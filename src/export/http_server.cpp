@@ -6,11 +6,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "core/clock.h"
 
@@ -58,14 +60,49 @@ bool parse_listen(const std::string& listen, sockaddr_storage& out) {
   return inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1;
 }
 
+// libmicrohttpd hands the query decoded; the router takes it encoded, as in
+// the request line, so a value holding '&' or '=' stays one value.
+std::string percent_encode(std::string_view in) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : in) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+// A request whose answer is `deferred` work: it runs on a thread of its own
+// while libmicrohttpd keeps the connection suspended, then resumes it.
+struct HttpServer::Pending {
+  std::thread worker;
+  std::atomic<bool> done{false};
+  HttpResponse result;
+};
 
 // libmicrohttpd's C callbacks, handing each event to the server object.
 struct HttpServerCallbacks {
   static MHD_Result on_request(void* cls, MHD_Connection* conn, const char* url, const char* method,
-                               const char*, const char*, size_t* upload_size, void**) {
+                               const char*, const char*, size_t* upload_size, void** req_cls) {
     return static_cast<MHD_Result>(
-        static_cast<HttpServer*>(cls)->respond(conn, url, method, upload_size));
+        static_cast<HttpServer*>(cls)->respond(conn, url, method, upload_size, req_cls));
+  }
+  static void on_completed(void* cls, MHD_Connection*, void** req_cls, MHD_RequestTerminationCode) {
+    static_cast<HttpServer*>(cls)->completed(req_cls);
+  }
+  static MHD_Result on_argument(void* cls, MHD_ValueKind, const char* key, const char* value) {
+    auto* query = static_cast<std::string*>(cls);
+    *query += query->empty() ? '?' : '&';
+    *query += percent_encode(key ? key : "");
+    if (value) *query += "=" + percent_encode(value);
+    return MHD_YES;
   }
   static MHD_Result on_accept(void* cls, const sockaddr* addr, socklen_t) {
     return static_cast<HttpServer*>(cls)->admit(addr) ? MHD_YES : MHD_NO;
@@ -99,7 +136,7 @@ HttpServer::HttpServer(const HttpOptions& opts, core::Registry& reg,
     throw std::runtime_error("cannot serve /metrics on " + opts.listen + ": expected ADDRESS:PORT");
   // Every worker thread polls its share of the connections with epoll, so a
   // slow client only ever holds a connection slot, never a thread.
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
   if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
   if (!opts.tls_cert_file.empty() || !opts.tls_key_file.empty()) {
     if (opts.tls_cert_file.empty() || opts.tls_key_file.empty())
@@ -122,6 +159,8 @@ HttpServer::HttpServer(const HttpOptions& opts, core::Registry& reg,
       // must fit, or the client gets 414/431 and the connection closes.
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(opts.max_request_size), nullptr},
       {MHD_OPTION_CONNECTION_TIMEOUT, opts.client_timeout_s, nullptr},
+      {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&HttpServerCallbacks::on_completed),
+       this},
       {MHD_OPTION_NOTIFY_CONNECTION,
        reinterpret_cast<intptr_t>(&HttpServerCallbacks::on_connection), this},
   };
@@ -144,7 +183,29 @@ HttpServer::HttpServer(const HttpOptions& opts, core::Registry& reg,
 }
 
 HttpServer::~HttpServer() {
+  // Deferred work first: it resumes its connection when done, which the
+  // daemon must still be running for.
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lk(pending_mu_);
+    stopping_ = true;
+    for (auto* p : pending_)
+      if (p->worker.joinable()) workers.push_back(std::move(p->worker));
+  }
+  for (auto& w : workers) w.join();
   if (daemon_) MHD_stop_daemon(daemon_);
+}
+
+void HttpServer::completed(void** req_cls) {
+  auto* p = static_cast<Pending*>(*req_cls);
+  if (!p) return;
+  *req_cls = nullptr;
+  {
+    std::lock_guard lk(pending_mu_);
+    pending_.erase(p);
+  }
+  if (p->worker.joinable()) p->worker.join();
+  delete p;
 }
 
 bool HttpServer::admit(const sockaddr* addr) {
@@ -185,18 +246,51 @@ void HttpServer::closed(MHD_Connection* conn) {
 }
 
 int HttpServer::respond(MHD_Connection* conn, const char* url, const char* method,
-                        size_t* upload_size) {
+                        size_t* upload_size, void** req_cls) {
   if (*upload_size) *upload_size = 0;  // no endpoint takes a body; the answer is 405
+  if (auto* p = static_cast<Pending*>(*req_cls)) {
+    // Called again after resume_connection: the deferred work is done.
+    if (!p->done.load()) return MHD_YES;
+    return send(conn, p->result);
+  }
   const char* auth =
       MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  std::string path = url ? url : "";
+  std::string query;
+  MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, &HttpServerCallbacks::on_argument, &query);
   HttpResponse res = router_.handle(
-      {.method = method ? method : "", .path = url ? url : "", .authorization = auth ? auth : ""});
+      {.method = method ? method : "", .path = path + query, .authorization = auth ? auth : ""});
+  if (res.deferred) {
+    auto* p = new Pending;
+    {
+      std::lock_guard lk(pending_mu_);
+      if (stopping_) {
+        delete p;
+        return MHD_NO;
+      }
+      pending_.insert(p);
+    }
+    *req_cls = p;
+    MHD_suspend_connection(conn);
+    p->worker = std::thread([p, conn, work = std::move(res.deferred)] {
+      p->result = work();
+      p->done.store(true);
+      MHD_resume_connection(conn);
+    });
+    return MHD_YES;
+  }
+  return send(conn, res);
+}
+
+int HttpServer::send(MHD_Connection* conn, const HttpResponse& res) {
   MHD_Response* r = MHD_create_response_from_buffer(
       res.body->size(), const_cast<char*>(res.body->data()), MHD_RESPMEM_MUST_COPY);
   if (!r) return MHD_NO;
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, std::string(res.content_type).c_str());
   if (res.auth_challenge)
     MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"ksight\"");
+  for (const auto& [name, value] : res.headers)
+    MHD_add_response_header(r, name.c_str(), value.c_str());
   MHD_Result ok = MHD_queue_response(conn, res.status, r);
   MHD_destroy_response(r);
   return ok;

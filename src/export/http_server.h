@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,17 +50,29 @@ class HttpServer {
   bool tls() const { return tls_; }
   uint64_t scrapes() const { return router_.scrapes(); }
   uint64_t collects() const { return router_.collects(); }
+  // Serves /debug/pprof/profile (see ProfileQuery); call before requests come.
+  void set_profile_handler(ProfileHandler handler) {
+    router_.set_profile_handler(std::move(handler));
+  }
 
  private:
   friend struct HttpServerCallbacks;
   // Answers one request (on a server thread); returns an MHD_Result.
-  int respond(MHD_Connection* conn, const char* url, const char* method, size_t* upload_size);
+  int respond(MHD_Connection* conn, const char* url, const char* method, size_t* upload_size,
+              void** req_cls);
+  int send(MHD_Connection* conn, const HttpResponse& res);
+  // A request is over (answered, or its client gone): frees deferred work.
+  void completed(void** req_cls);
   // Admission beyond libmicrohttpd's own limits (the reserve, below).
   bool admit(const sockaddr* addr);
   void opened(MHD_Connection* conn);
   void closed(MHD_Connection* conn);
 
   HttpRouter router_;
+  struct Pending;
+  std::mutex pending_mu_;
+  std::set<Pending*> pending_;
+  bool stopping_ = false;
   std::string tls_key_, tls_cert_;  // PEM text; must outlive the daemon
   // Open connections, in total and per client address. Once the total is
   // within `reserve_` of the limit, only addresses holding no connection get

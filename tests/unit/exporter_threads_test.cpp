@@ -90,6 +90,44 @@ TEST(ExporterThreads, ScrapesDuringWritesSeeCountersOnlyGrow) {
   EXPECT_EQ(server.scrapes(), 100u);
 }
 
+// A deferred answer (a profile taken over seconds) holds its connection, not
+// a server thread: scrapes go on meanwhile, and the deferred body arrives.
+TEST(ExporterThreads, DeferredAnswersDoNotHoldUpScrapes) {
+  core::Registry reg;
+  HttpOptions opts{.listen = "127.0.0.1:0", .threads = 1, .min_scrape_interval_ns = 0};
+  HttpServer server(opts, reg, [] { return Readiness{true, ""}; });
+  std::atomic<bool> release{false};
+  server.set_profile_handler([&](const ProfileQuery& q) {
+    return HttpResponse{.deferred = [&release, seconds = q.seconds] {
+      while (!release.load()) std::this_thread::sleep_for(5ms);
+      return HttpResponse{.status = 200,
+                          .content_type = "application/octet-stream",
+                          .body = std::make_shared<const std::string>(
+                              "profile of " + std::to_string(seconds) + "s"),
+                          .headers = {{"Content-Disposition", "attachment; filename=\"profile\""}}};
+    }};
+  });
+  const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+  std::atomic<long> profile_status{0};
+  std::string profile_body;
+  std::thread profiler([&] {
+    long status = 0;
+    profile_body = http_get(base + "/debug/pprof/profile?seconds=3", &status);
+    profile_status = status;
+  });
+  std::this_thread::sleep_for(100ms);  // the profile request is suspended by now
+  for (int i = 0; i < 5; ++i) {
+    long status = 0;
+    http_get(base + "/metrics", &status);
+    EXPECT_EQ(status, 200);  // one server thread, and it is free
+  }
+  EXPECT_EQ(profile_status.load(), 0);  // still waiting
+  release = true;
+  profiler.join();
+  EXPECT_EQ(profile_status.load(), 200);
+  EXPECT_EQ(profile_body, "profile of 3s");
+}
+
 // A collector that answers every POST with 200 and counts the requests.
 class TinyCollector {
  public:

@@ -133,5 +133,56 @@ TEST(HttpRouter, ZeroIntervalCollectsEveryScrape) {
   EXPECT_EQ(r.collects(), 5u);
 }
 
+TEST(HttpRouter, ParsesQueryStrings) {
+  auto q = parse_query("/x?seconds=5&pod=api%2D1&flag&a=b+c&a=last");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->at("seconds"), "5");
+  EXPECT_EQ(q->at("pod"), "api-1");
+  EXPECT_EQ(q->at("flag"), "");
+  EXPECT_EQ(q->at("a"), "last");
+  EXPECT_TRUE(parse_query("/x")->empty());
+  EXPECT_FALSE(parse_query("/x?a=%2"));
+  EXPECT_FALSE(parse_query("/x?a=%zz"));
+}
+
+TEST(HttpRouter, ProfileRouteValidatesAndAuthenticates) {
+  core::Registry reg;
+  HttpRouter r(
+      reg, {}, {{"alice", "HASH"}}, 0, {},
+      [](const std::string& pw, const std::string& hash) { return hash == "HASH" && pw == "pw"; });
+  // No handler: the path does not exist.
+  EXPECT_EQ(r.handle({.method = "GET", .path = "/debug/pprof/profile"}).status, 404u);
+  std::vector<ProfileQuery> seen;
+  r.set_profile_handler([&](const ProfileQuery& q) {
+    seen.push_back(q);
+    return HttpResponse{.status = 200};
+  });
+  const std::string_view alice = "Basic YWxpY2U6cHc=";  // alice:pw
+  EXPECT_EQ(r.handle({.method = "GET", .path = "/debug/pprof/profile"}).status, 401u);
+  EXPECT_TRUE(seen.empty());
+  EXPECT_EQ(
+      r.handle({.method = "GET", .path = "/debug/pprof/profile", .authorization = alice}).status,
+      200u);
+  EXPECT_EQ(r.handle({.method = "GET",
+                      .path = "/debug/pprof/profile?seconds=7&pid=42&pod=api&namespace=shop",
+                      .authorization = alice})
+                .status,
+            200u);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].seconds, 30u);  // Go's default
+  EXPECT_EQ(seen[1].seconds, 7u);
+  EXPECT_EQ(seen[1].pid, 42u);
+  EXPECT_EQ(seen[1].pod, "api");
+  EXPECT_EQ(seen[1].ns, "shop");
+  for (const char* bad :
+       {"?seconds=0", "?seconds=301", "?seconds=1e3", "?pid=-1", "?pid=", "?hz=99", "?seconds=%"}) {
+    auto res = r.handle({.method = "GET",
+                         .path = std::string("/debug/pprof/profile") + bad,
+                         .authorization = alice});
+    EXPECT_EQ(res.status, 400u) << bad;
+  }
+  EXPECT_EQ(seen.size(), 2u);
+}
+
 }  // namespace
 }  // namespace ksight::exporters

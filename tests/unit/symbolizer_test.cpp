@@ -17,6 +17,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "profile/elf_symbols.h"
 #include "profile/kernel_symbols.h"
@@ -191,6 +192,39 @@ TEST(Symbolizer, AddressInNoMappingIsUnknownWithItsAddress) {
   EXPECT_EQ(f.address, 0x10u);
   EXPECT_EQ(f.module_offset, 0x10u);
   EXPECT_EQ(symbolizer.stats().frames_unknown, 1u);
+  // Remembered under a second ago: its mappings are not re-read for it.
+  EXPECT_EQ(symbolizer.stats().maps_refreshes, 0u);
+}
+
+TEST(Symbolizer, AddressInNoMappingRereadsTheMappingsOfALiveProcessOncePerCall) {
+  Target target(KSIGHT_SYMBOL_TARGET_PIE);
+  Symbolizer::Options options;
+  options.maps_refresh_interval = std::chrono::milliseconds(0);
+  Symbolizer symbolizer(options);
+  ASSERT_TRUE(symbolizer.remember_process(target.pid()));
+  const uint64_t ips[] = {0x10, 0x20, target.address("symbol_target_main_function")};
+  std::vector<Frame> frames = symbolizer.symbolize_user(target.pid(), ips);
+  EXPECT_EQ(frames[0].module, kUnknownModule);
+  EXPECT_EQ(frames[1].module, kUnknownModule);
+  EXPECT_EQ(frames[2].function, "symbol_target_main_function");
+  EXPECT_EQ(symbolizer.stats().maps_refreshes, 1u);
+}
+
+TEST(Symbolizer, RememberAndSymbolizeFromTwoThreads) {
+  Target target(KSIGHT_SYMBOL_TARGET_NOPIE);
+  Symbolizer symbolizer;
+  ASSERT_TRUE(symbolizer.remember_process(target.pid()));
+  std::thread dispatcher([&] {
+    for (int i = 0; i < 100; ++i) symbolizer.remember_process(target.pid());
+  });
+  const uint64_t ips[] = {target.address("symbol_target_lib_function") + 5};
+  int named = 0;
+  for (int i = 0; i < 100; ++i)
+    named +=
+        symbolizer.symbolize_user(target.pid(), ips)[0].function == "symbol_target_lib_function";
+  dispatcher.join();
+  EXPECT_EQ(named, 100);
+  EXPECT_EQ(symbolizer.stats().processes_remembered, 101u);
 }
 
 TEST(Symbolizer, SharedLibraryIsParsedOnceForEveryProcess) {

@@ -64,7 +64,7 @@ std::string_view NetdropDecoder::label(uint32_t reason) const {
 }
 
 std::string NetdropDecoder::location_label(uint64_t addr) {
-  if (!symbols_) symbols_ = KernelSymbols::load_fd(kallsyms_.get());
+  if (!symbols_) symbols_ = profile::KernelSymbols::load_fd(kallsyms_.get());
   if (addr == 0) return "location:other";  // past KSIGHT_NETDROP_MAX_LOCATIONS
   std::string_view fn = symbols_->function_of(addr);
   if (!fn.empty()) return "location:" + std::string(fn);

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "bpf/handles.h"
-#include "probes/kernel_symbols.h"
 #include "probes/probe.h"
+#include "profile/kernel_symbols.h"
 
 struct btf;
 
@@ -39,8 +39,8 @@ class NetdropDecoder {
   std::string location_label(uint64_t addr);
   core::FamilyId dropped_;
   std::vector<std::string> labels_;
-  std::optional<KernelSymbols> symbols_;  // loaded at the first drop without a reason
-  bpf::Fd kallsyms_;                      // opened at attach (see KernelSymbols::load_fd)
+  std::optional<profile::KernelSymbols> symbols_;  // loaded at the first drop without a reason
+  bpf::Fd kallsyms_;                               // opened at attach (see KernelSymbols::load_fd)
   char protocol_[8] = {};
   char location_[24] = {};
   std::string location_name_;

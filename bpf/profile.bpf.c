@@ -2,11 +2,18 @@
 /* profile: a perf_event program on the software cpu-clock event, one per
  * CPU at the configured frequency, counting on-CPU samples per cgroup and
  * process, user and kernel mode apart. A sample costs one per-CPU map
- * update; the map is bounded and user space empties it at every read. No
- * stacks yet. */
+ * update; the map is bounded and user space empties it at every read.
+ * With profile_stacks set (ksight trace profile, /debug/pprof), each sample
+ * also counts its kernel and user stacks (bpf/include/stacks.bpf.h) and
+ * announces processes seen for the first time. */
 #include "ksight.bpf.h"
 #include "bits.bpf.h"
+#include "stacks.bpf.h"
 #include "ksight/abi/profile.h"
+
+/* Fixed for the run: the daemon's default leaves stacks off, and its stack
+ * maps at one entry each. */
+const volatile __u8 profile_stacks = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -40,5 +47,16 @@ int profile_cpu_clock_perf_event(struct bpf_perf_event_data *ctx)
 		value->kernel += 1;
 	else
 		value->user += 1;
+	if (profile_stacks) {
+		struct ksight_stack_key stack_key = {
+			.cgroup_id = key.cgroup_id,
+			.pid = key.pid,
+		};
+		__u32 set = stacks__active_set();
+
+		stacks__take(ctx, set, &stack_key);
+		stacks__count(set, &stack_key, 0, value->comm);
+		stacks__announce(ctx, KSIGHT_PROBE_PROFILE, pid_tgid, value->comm);
+	}
 	return 0;
 }

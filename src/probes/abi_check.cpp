@@ -8,6 +8,7 @@
 #include "ksight/abi/exec.h"
 #include "ksight/abi/exit.h"
 #include "ksight/abi/netdrop.h"
+#include "ksight/abi/offcpu.h"
 #include "ksight/abi/open.h"
 #include "ksight/abi/tcp.h"
 #include "ksight/abi/tcpconnlat.h"
@@ -42,3 +43,13 @@ static_assert(sizeof(ksight_netdrop_event) == 48 + 16);
 static_assert(offsetof(ksight_netdrop_event, reason) == 56);
 static_assert(sizeof(ksight_cgroupnet_stats) == 32);
 static_assert(sizeof(ksight_tcpconnlat_event) == 48 + 40 + 8);
+
+// Stack probes (profile, offcpu).
+static_assert(sizeof(ksight_stack_key) == 24);
+static_assert(offsetof(ksight_stack_key, kernel_stack_id) == 12);
+static_assert(offsetof(ksight_stack_key, stack_set) == 20);
+static_assert(sizeof(ksight_stack_value) == 16 + KSIGHT_COMM_LEN);
+static_assert(sizeof(ksight_new_process_event) == 48);
+static_assert(sizeof(ksight_offcpu_start) == 32 + KSIGHT_COMM_LEN);
+static_assert(offsetof(ksight_offcpu_start, stack_set) == 28);
+static_assert(sizeof(ksight_offcpu_total) == 16);

@@ -144,6 +144,13 @@ class ObjectProbe final : public Probe {
   size_t prune_cgroups(const std::function<bool(uint64_t)>& exists) override {
     return obj_.prune_cgroups(exists);
   }
+  // Stack probes give their decoder a stack_source().
+  StackSource* stack_source() override {
+    if constexpr (requires { decoder_.stack_source(); })
+      return decoder_.stack_source();
+    else
+      return nullptr;
+  }
   std::vector<uint64_t> kernel_drops() const override { return obj_.drops(); }
   std::vector<ProgramStats> program_stats() const override { return obj_.program_stats(); }
 

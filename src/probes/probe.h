@@ -15,6 +15,7 @@
 #include "bpf/event_channel.h"
 #include "core/event.h"
 #include "core/registry.h"
+#include "profile/stack_profile.h"
 
 struct btf;
 
@@ -52,6 +53,35 @@ struct LoadRequest {
   // The probe's per-cgroup maps, and their size when not 0 (cgroups.map_entries).
   std::span<const CgroupMap> cgroup_maps = {};
   uint32_t cgroup_map_entries = 0;
+  // Stack probes (profile, offcpu): count kernel and user stacks in the
+  // kernel for Probe::stack_source() to drain. Off, their stack maps take one
+  // entry each (the daemon's default for profile).
+  bool stacks = false;
+  // offcpu: blocks shorter than this are not counted.
+  uint64_t offcpu_min_block_ns = 1'000'000;
+};
+
+// What a stack probe (profile, offcpu) loaded with LoadRequest::stacks gives
+// the profiler: the stacks the kernel counted, drained without losing a
+// sample between two drains, and a notice of each process seen for the first
+// time (src/probes/stack_sets.h has how).
+class StackSource {
+ public:
+  virtual ~StackSource() = default;
+  // Switches the kernel to its other set of maps, waits until no program
+  // writes the old one, then reads and empties it: every stack counted since
+  // the previous drain, exactly once, one RawStack per (pid, cgroup, kernel
+  // stack, user stack). Any thread may call it; drains run one at a time.
+  virtual std::expected<std::vector<profile::RawStack>, std::string> drain_stacks() = 0;
+  // `on_new_process(pid)` runs on the dispatcher thread (inside decode(),
+  // under the registry's write lock: keep it short) the first time a process
+  // is sampled, so its /proc/PID/maps can be read before it exits. Any thread
+  // may set it; an empty function turns it off.
+  virtual void set_new_process_callback(std::function<void(uint32_t pid)> on_new_process) = 0;
+  virtual profile::ProfileKind kind() const = 0;
+  // cpu: the sampling period (1e9 / frequency), which value_ns is count x;
+  // offcpu: 0 (value_ns is measured).
+  virtual uint64_t period_ns() const = 0;
 };
 
 struct ProgramStats {
@@ -80,6 +110,9 @@ class Probe {
     (void)exists;
     return 0;
   }
+  // The stacks a stack probe counts; nullptr for other probes, and for stack
+  // probes loaded without LoadRequest::stacks. Lives as long as the probe.
+  virtual StackSource* stack_source() { return nullptr; }
 };
 
 using ProbeFactory = std::expected<std::unique_ptr<Probe>, std::string> (*)(const LoadRequest&,

@@ -4,6 +4,7 @@
 // running expire with the registry's TTL.
 #include "probes/profile.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -15,7 +16,9 @@
 
 namespace ksight::probes {
 
-ProfileDecoder::ProfileDecoder(core::Registry& reg, LoadedObject& obj) {
+ProfileDecoder::ProfileDecoder(core::Registry& reg, LoadedObject& obj,
+                               std::unique_ptr<StackSets> stacks)
+    : stacks_(std::move(stacks)) {
   by_cgroup_ = reg.add({.name = "ksight_cpu_samples_total",
                         .help = "On-CPU samples of the cpu-clock event (profile.frequency per "
                                 "second per busy CPU), by cgroup v2 id and mode (user, kernel).",
@@ -63,7 +66,20 @@ void ProfileDecoder::refresh(core::Registry::Writer& w, const LoadedObject& obj)
 
 std::expected<std::unique_ptr<Probe>, std::string> create_profile_probe(const LoadRequest& req,
                                                                         core::Registry& reg) {
-  return ObjectProbe<ProfileDecoder>::create<profile_bpf>(req, reg);
+  auto obj = LoadedObject::load<profile_bpf>(req, [&](profile_bpf* skel) {
+    skel->rodata->profile_stacks = req.stacks;
+    size_stack_maps(skel->obj, req.stacks);
+  });
+  if (!obj) return std::unexpected(obj.error());
+  std::unique_ptr<StackSets> stacks;
+  if (req.stacks) {
+    const uint64_t period_ns = 1'000'000'000ull / std::max<uint32_t>(req.sample_frequency_hz, 1);
+    auto sets = StackSets::open(*obj, profile::ProfileKind::cpu, period_ns);
+    if (!sets) return std::unexpected(sets.error());
+    stacks = std::move(*sets);
+  }
+  ProfileDecoder decoder(reg, *obj, std::move(stacks));
+  return ObjectProbe<ProfileDecoder>::adopt(std::move(*obj), std::move(decoder));
 }
 
 }  // namespace ksight::probes

@@ -10,6 +10,7 @@
 #include "probes/exec.h"
 #include "probes/exit.h"
 #include "probes/netdrop.h"
+#include "probes/offcpu.h"
 #include "probes/oomkill.h"
 #include "probes/open.h"
 #include "probes/probe.h"
@@ -128,6 +129,13 @@ constexpr bpf::AttachVariant kProfileVariants[] = {
 constexpr ByKey kProfileBy[] = {{"process", "comm"}, {"cgroup", "cgroup_id"}};
 constexpr std::string_view kProfileCounters[] = {"ksight_process_cpu_samples_total"};
 
+constexpr bpf::AttachVariant kOffcpuVariants[] = {
+    {AttachMethod::tp_btf, "sched/sched_switch", {"offcpu_sched_switch_tp_btf"}},
+    {AttachMethod::raw_tp, "sched/sched_switch", {"offcpu_sched_switch_raw_tp"}},
+};
+constexpr CgroupMap kOffcpuCgroupMaps[] = {{"offcpu_totals", 0}};
+constexpr std::string_view kOffcpuCounters[] = {"ksight_offcpu_seconds_total"};
+
 // Network probes. The socket tracepoints come in all three flavours; the
 // programs read the socket through BPF_CORE_READ in every one of them, so the
 // classic tracepoint loses nothing but speed.
@@ -200,7 +208,7 @@ constexpr bpf::AttachVariant kTcpconnlatVariants[] = {
 constexpr std::string_view kTcpconnlatColumns[] = {"saddr", "sport", "daddr", "dport",
                                                    "latency_ms"};
 
-const std::array<ProbeSpec, 16> kProbes{{
+const std::array<ProbeSpec, 17> kProbes{{
     {"exec", "process execs: pid, ppid, uid, command, filename, argv", KSIGHT_PROBE_EXEC, true,
      kExecVariants, create_exec_probe, kExecColumns},
     {"exit", "process exits: exit code or signal, lifetime", KSIGHT_PROBE_EXIT, true, kExitVariants,
@@ -288,6 +296,19 @@ const std::array<ProbeSpec, 16> kProbes{{
      kProfileCounters,
      false,
      kProfileCgroupMaps},
+    // Runs on every context switch: off unless asked for.
+    {"offcpu",
+     "time off the CPU (blocks of at least offcpu.min_block) per cgroup; per stack when profiling",
+     KSIGHT_PROBE_OFFCPU,
+     false,
+     kOffcpuVariants,
+     create_offcpu_probe,
+     {},
+     {},
+     kByCgroup,
+     kOffcpuCounters,
+     false,
+     kOffcpuCgroupMaps},
     // Network probes: off by default until their overhead is measured on a
     // loaded node (docs/probes.md has the loopback numbers).
     {"tcp",

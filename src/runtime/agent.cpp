@@ -37,6 +37,10 @@ std::string_view to_string(LossReason r) {
       return "perf_overwritten";
     case LossReason::malformed:
       return "malformed";
+    case LossReason::stack_lost:
+      return "stack_lost";
+    case LossReason::map_full:
+      return "map_full";
     case LossReason::count:
       break;
   }
@@ -301,7 +305,9 @@ void Agent::register_self_metrics() {
       registry_.add({.name = "ksight_events_lost_total",
                      .help = "Events lost, by probe and reason: buffer_full (kernel could "
                              "not reserve channel space), rate_limit, queue_full (dispatcher "
-                             "behind), perf_overwritten, malformed.",
+                             "behind), perf_overwritten, malformed, stack_lost (stack probes: a "
+                             "sample counted without its stack), map_full (stack probes: the "
+                             "per-stack counts were full).",
                      .kind = MetricKind::counter,
                      .label_names = {"probe", "reason"},
                      .expires = false});
@@ -385,6 +391,9 @@ void Agent::register_self_metrics() {
           v += static_cast<double>(kdrops[KSIGHT_DROP_BUFFER_FULL]);
         if (reason == LossReason::rate_limit)
           v += static_cast<double>(kdrops[KSIGHT_DROP_RATE_LIMIT]);
+        if (reason == LossReason::stack_lost)
+          v += static_cast<double>(kdrops[KSIGHT_DROP_STACK_LOST]);
+        if (reason == LossReason::map_full) v += static_cast<double>(kdrops[KSIGHT_DROP_MAP_FULL]);
         w.set(lost, {name, to_string(reason)}, v);
       }
       probes_[i]->refresh(w);
@@ -466,6 +475,8 @@ std::array<uint64_t, static_cast<size_t>(LossReason::count)> Agent::events_lost_
     auto kdrops = p->kernel_drops();
     out[static_cast<size_t>(LossReason::buffer_full)] += kdrops[KSIGHT_DROP_BUFFER_FULL];
     out[static_cast<size_t>(LossReason::rate_limit)] += kdrops[KSIGHT_DROP_RATE_LIMIT];
+    out[static_cast<size_t>(LossReason::stack_lost)] += kdrops[KSIGHT_DROP_STACK_LOST];
+    out[static_cast<size_t>(LossReason::map_full)] += kdrops[KSIGHT_DROP_MAP_FULL];
   }
   return out;
 }

@@ -79,6 +79,8 @@ enum class LossReason : uint8_t {
   queue_full,
   perf_overwritten,
   malformed,
+  stack_lost,  // stack probes: a sample counted without its stack (stack map full)
+  map_full,    // stack probes: the per-stack counts were full, the sample is lost
   count
 };
 std::string_view to_string(LossReason r);

@@ -36,11 +36,17 @@
 #define KSIGHT_PROBE_NETDROP 14
 #define KSIGHT_PROBE_CGROUPNET 15
 #define KSIGHT_PROBE_TCPCONNLAT 16
+#define KSIGHT_PROBE_OFFCPU 17
 
 /* Indexes of the per-CPU drop counter array each probe object owns. */
 #define KSIGHT_DROP_BUFFER_FULL 0 /* ring buffer reserve or perf output failed */
 #define KSIGHT_DROP_RATE_LIMIT 1  /* in-kernel token bucket said no */
-#define KSIGHT_DROP_REASONS 2
+/* Stack probes (profile, offcpu): bpf_get_stackid failed (stack map full or
+ * a hash collision), so the sample was counted without that stack. */
+#define KSIGHT_DROP_STACK_LOST 2
+/* Stack probes: the per-stack counts map was full, so the sample is lost. */
+#define KSIGHT_DROP_MAP_FULL 3
+#define KSIGHT_DROP_REASONS 4
 
 struct ksight_event_header {
 	__u64 ktime_ns;  /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */

@@ -24,12 +24,16 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import profile_bench  # noqa: E402  (section 5: stack profiling)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
 KSIGHT = os.path.join(BUILD, "ksight")
 LOADGEN = os.path.join(BUILD, "bench", "ksight_loadgen")
 WORK = os.path.join(BUILD, "tests", "ksight-work")
 MICRO = os.path.join(BUILD, "bench", "ksight_microbench")
+HOT = os.path.join(BUILD, "tests", "ksight-hot")
 
 
 def free_port():
@@ -388,7 +392,9 @@ def main():
     ap.add_argument("--raw", default=os.path.join(BUILD, "bench-results.pickle"),
                     help="where the raw measurements are kept (the report is rendered from them)")
     ap.add_argument("--render-only", action="store_true", help="re-render the report from --raw")
-    ap.add_argument("--only", choices=["runqlat"],
+    ap.add_argument("--profile-seconds", type=int, default=30,
+                    help="length of each stack profiling capture (section 5)")
+    ap.add_argument("--only", choices=["runqlat", "profile"],
                     help="rerun one section into the existing --raw, then render")
     args = ap.parse_args()
 
@@ -398,6 +404,11 @@ def main():
         if args.only == "runqlat":
             raw["runqlat"] = bench_runqlat(raw["args"]["runs"])
             raw["runqlat_date"] = machine()["date"]
+        if args.only == "profile":
+            raw["profile"] = profile_bench.measure(KSIGHT, HOT, args.runs, args.profile_seconds)
+            raw["profile_date"] = machine()["date"]
+            raw["profile_cmd"] = (f"python3 bench/run.py --only profile --runs {args.runs} "
+                                  f"--profile-seconds {args.profile_seconds}")
             with open(args.raw, "wb") as f:
                 pickle.dump(raw, f)
     else:
@@ -416,6 +427,9 @@ def main():
         raw["runqlat_date"] = raw["machine"]["date"]
         print("footprint...", file=sys.stderr)
         raw["footprint"] = bench_footprint(args.runs, args.idle_seconds)
+        print("stack profiling...", file=sys.stderr)
+        raw["profile"] = profile_bench.measure(KSIGHT, HOT, args.runs, args.profile_seconds)
+        raw["profile_date"] = raw["machine"]["date"]
         with open(args.raw, "wb") as f:
             pickle.dump(raw, f)
     render(raw, args.out)
@@ -544,9 +558,57 @@ def render(raw, out_path):
               "and exporters (`build/bench/ksight_microbench`), and the per-event user-space costs:\n")
     md.append(micro_table(micro))
     md.append("")
+    if raw.get("profile"):
+        md.extend(render_profile(raw))
     with open(out_path, "w") as f:
         f.write("\n".join(md) + "\n")
     print(f"wrote {out_path}", file=sys.stderr)
+
+
+def render_profile(raw):
+    """Section 5: stack profiling, ksight against bpftrace and perf."""
+    prof = raw["profile"]
+    secs = prof["seconds"]
+    md = ["## 5. Stack profiling\n",
+          f"Measured {raw.get('profile_date', raw['machine']['date'])}"
+          + (f" with `{raw['profile_cmd']}`" if raw.get("profile_cmd") else "") + ". "
+          f"Each tool samples the whole machine for {secs} s while two `ksight-hot cpu` loops keep both "
+          "CPUs busy (every tick is a sample), and prints or writes its stacks, symbolized, at the end. "
+          "CPU and peak RSS from wait4() (the whole capture: start-up, sampling, symbolization, output); "
+          "*BPF ns/sample* from BPF stats of the tool's perf_event programs. Ratios are ksight at 99 Hz / "
+          "peer. Debian 12's libbpf-tools has no `profile` tool"
+          + ("" if not prof.get("libbpf_tools_profile") else " (found one: " + prof["libbpf_tools_profile"] + ")")
+          + ", so bpftrace's kstack+ustack one-liner and `perf record -g` + `perf script` (the usual way to "
+          "a flame graph) stand in for it.\n",
+          "| tool | samples | CPU s | peak RSS MiB | BPF ns/sample | user CPU µs/sample | CPU ratio | RSS ratio |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    ours = prof["cpu"].get("ksight trace profile -f folded (99 Hz)")
+    for name, res in list(prof["cpu"].items()) + list(prof["offcpu"].items()):
+        if res is None:
+            md.append(f"| {name} | not installed | | | | | | |")
+            continue
+        g = lambda k, rs=res: med(r[k] if r[k] is not None else float("nan") for r in rs)
+        per = med((r["cpu"] / r["samples"] * 1e6) if r["samples"] else float("nan") for r in res)
+        peer = name in prof["cpu"] and ours and not name.startswith("ksight")
+        ratio = lambda k: (f"{statistics.median(r[k] for r in ours) / statistics.median(r[k] for r in res):.2f}"
+                           if peer else "")
+        md.append(f"| {name} | {fmt(g('samples'))} | {fmt(g('cpu'), '{:.2f}')} | {fmt(g('rss_mib'), '{:.1f}')} | "
+                  f"{fmt(g('bpf_ns_per_sample'), '{:.0f}')} | {fmt(per, '{:.0f}')} | {ratio('cpu')} | {ratio('rss_mib')} |")
+    cont = prof["continuous"]
+    if cont:
+        a = med(r["agent_cpu_share"] * 100 for r in cont)
+        b = med(r["bpf_cpu_share"] * 100 for r in cont)
+        rss = med(r["rss_mib"] for r in cont)
+        ncpu = int(raw["machine"]["nproc"])
+        budget = 0.5 * ncpu / 2
+        md.append(f"\nContinuous profiling in the daemon: `ksight run` with `probes: [profile]`, "
+                  f"`profile.frequency: 19`, serving one `/debug/pprof/profile?seconds={secs}` while both CPUs "
+                  f"are busy: the agent's own CPU {fmt(a, '{:.2f}', '%')} of one CPU, its BPF programs "
+                  f"{fmt(b, '{:.3f}', '%')} of one CPU, RSS {fmt(rss, '{:.1f}', ' MiB')}. Target: ≤ 0.5% of a "
+                  f"CPU per 2 cores at 19 Hz, {budget:.2f}% of one CPU on these {ncpu} CPUs: "
+                  f"{'met' if a[0] + b[0] <= budget else 'NOT met'} ({a[0] + b[0]:.2f}% of one CPU, agent + BPF).")
+    md.append("")
+    return md
 
 
 if __name__ == "__main__":

@@ -58,9 +58,13 @@ static __always_inline void switched_out(void *ctx, struct task_struct *prev)
 	BPF_CORE_READ_STR_INTO(&start.comm, prev, comm);
 	if (!task_wanted(prev, start.comm))
 		return;
-	/* prev is still the current task here: its stacks are walkable. */
-	if (offcpu_stacks)
+	/* prev is still the current task here: its stacks are walkable. While
+	 * stack taking is paused the block is still timed for the totals, and
+	 * marked (stack_set 2) so that it is not counted with stacks later. */
+	if (offcpu_stacks && !stacks__paused())
 		stacks__take(ctx, stacks__active_set(), &stacks);
+	else
+		stacks.stack_set = KSIGHT_STACK_SET_NONE;
 	start.switched_out_ns = bpf_ktime_get_ns();
 	start.cgroup_id = task_cgroup_id(prev);
 	start.pid = BPF_CORE_READ(prev, tgid);
@@ -68,7 +72,7 @@ static __always_inline void switched_out(void *ctx, struct task_struct *prev)
 	start.user_stack_id = stacks.user_stack_id;
 	start.stack_set = stacks.stack_set;
 	bpf_map_update_elem(&offcpu_start, &tid, &start, BPF_ANY);
-	if (offcpu_stacks)
+	if (offcpu_stacks && stacks.stack_set != KSIGHT_STACK_SET_NONE)
 		stacks__announce(ctx, KSIGHT_PROBE_OFFCPU, (__u64)start.pid << 32 | tid, start.comm);
 }
 
@@ -97,7 +101,7 @@ static __always_inline void switched_in(struct task_struct *next)
 		 * which user space keeps while a block refers to it. The count
 		 * goes in before the start entry goes away, the order user
 		 * space relies on (stack_sets.cpp). */
-		if (offcpu_stacks)
+		if (offcpu_stacks && key.stack_set != KSIGHT_STACK_SET_NONE && !stacks__paused())
 			stacks__count(stacks__active_set(), &key, delta, start->comm);
 		total = ksight__lookup_or_init(&offcpu_totals, &key.cgroup_id, &zero,
 					      &overflow_cgid);

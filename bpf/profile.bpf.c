@@ -47,7 +47,7 @@ int profile_cpu_clock_perf_event(struct bpf_perf_event_data *ctx)
 		value->kernel += 1;
 	else
 		value->user += 1;
-	if (profile_stacks) {
+	if (profile_stacks && !stacks__paused()) {
 		struct ksight_stack_key stack_key = {
 			.cgroup_id = key.cgroup_id,
 			.pid = key.pid,

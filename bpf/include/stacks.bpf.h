@@ -36,10 +36,12 @@ KSIGHT__STACK_MAP(ksight_stacks1);
 KSIGHT__COUNTS_MAP(ksight_stack_counts0);
 KSIGHT__COUNTS_MAP(ksight_stack_counts1);
 
-/* Slot 0: the set programs write (0 or 1). */
+/* Slot 0: the set programs write (0 or 1). Slot 1: non-zero while user space
+ * has paused stack taking (the daemon between two /debug/pprof requests:
+ * the maps stay empty and the samples cost one lookup more). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u32);
 } ksight_stack_set SEC(".maps");
@@ -75,6 +77,13 @@ static __always_inline __u32 stacks__active_set(void)
 	__u32 zero = 0, *set = bpf_map_lookup_elem(&ksight_stack_set, &zero);
 
 	return set && *set ? 1 : 0;
+}
+
+static __always_inline bool stacks__paused(void)
+{
+	__u32 one = 1, *paused = bpf_map_lookup_elem(&ksight_stack_set, &one);
+
+	return paused && *paused;
 }
 
 static __always_inline bool stacks__current_is_kthread(void)

@@ -40,7 +40,11 @@ int run_check_config(const std::string& path);
 
 struct TraceFlags {
   std::vector<std::string> probes;  // each may be comma-separated
-  std::string output = "text";      // text | json
+  std::string output = "text";      // text | json | folded | pprof (with pprof_file)
+  std::string stack_format;         // -f folded: the same as -o folded
+  std::string pprof_file;           // stack probes: write pprof here
+  std::string svg_file;             // stack probes: write a flame graph here
+  std::string min_block;            // offcpu: shortest block counted
   std::string duration;
   std::string interval;  // histogram probes: print every interval too
   uint32_t pid = 0;

@@ -78,8 +78,21 @@ int main(int argc, char** argv) {
   TraceFlags trace;
   auto* trace_cmd = app.add_subcommand("trace", "Trace probes from a shell until Ctrl-C");
   trace_cmd->add_option("probes", trace.probes, "PROBE[,PROBE...] (see ksight probes)")->required();
-  trace_cmd->add_option("-o,--output", trace.output, "text (columns) or json (JSON lines)")
-      ->check(CLI::IsMember({"text", "json"}));
+  trace_cmd
+      ->add_option("-o,--output", trace.output,
+                   "text (columns), json (JSON lines); profile, offcpu: folded (stacks for "
+                   "flamegraph.pl), or pprof FILE (gzipped pprof)")
+      ->check(CLI::IsMember({"text", "json", "folded", "pprof"}));
+  trace_cmd
+      ->add_option("-f,--stack-format", trace.stack_format,
+                   "profile, offcpu: print stacks in this format: folded")
+      ->check(CLI::IsMember({"folded"}));
+  trace_cmd->add_option("--pprof", trace.pprof_file,
+                        "profile, offcpu: write a gzipped pprof profile to FILE");
+  trace_cmd->add_option("--svg", trace.svg_file,
+                        "profile, offcpu: write a flame graph SVG (interactive) to FILE");
+  trace_cmd->add_option("--min-block", trace.min_block,
+                        "offcpu: count blocks at least this long (default 1ms)");
   trace_cmd->add_option("-d,--duration", trace.duration,
                         "stop after this long, e.g. 500ms, 10s, 5m");
   trace_cmd->add_option(
@@ -144,6 +157,9 @@ int main(int argc, char** argv) {
       "  ksight trace biolatency --by disk       # block I/O latency per disk, at Ctrl-C\n"
       "  ksight trace syscalls -d 10s            # syscall counts and latency for 10 s\n"
       "  ksight trace profile --by process -d 5s # on-CPU samples per command\n"
+      "  ksight trace profile -f folded -d 10s > out.folded   # stacks for flamegraph.pl\n"
+      "  ksight trace profile -p 1234 -d 30s --svg cpu.svg    # a flame graph of one process\n"
+      "  ksight trace offcpu --pod api -d 10s -o pprof off.pb.gz  # where a pod blocks\n"
       "  ksight trace signal,oomkill             # fatal signals and OOM kills as they happen\n");
 
   TopFlags top;
@@ -203,6 +219,13 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
   }
+  // `-o pprof FILE` (the file is the option's second word) is `--pprof FILE`.
+  for (size_t i = 0; i + 2 < args.size(); ++i)
+    if ((args[i] == "-o" || args[i] == "--output") && args[i + 1] == "pprof" &&
+        !args[i + 2].starts_with("-")) {
+      args[i] = "--pprof";
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    }
   std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
 
   try {

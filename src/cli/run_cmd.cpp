@@ -1,6 +1,8 @@
 // ksight run: the node daemon.
 #include <spdlog/spdlog.h>
 
+#include <linux/capability.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/pprof_service.h"
 #include "cli/reload.h"
 #include "config/units.h"
 #include "core/clock.h"
@@ -354,14 +357,41 @@ int run_daemon(const RunFlags& flags) {
   } catch (const std::exception& e) {
     return fail(kExitFailure, e.what());
   }
+  // /debug/pprof/profile, served once the agent runs.
+  struct {
+    std::mutex mu;
+    std::shared_ptr<PprofService> service;
+  } pprof;
+  if (c.profile.pprof)
+    server->set_profile_handler([&pprof](const exporters::ProfileQuery& q) {
+      std::shared_ptr<PprofService> s;
+      {
+        std::lock_guard lk(pprof.mu);
+        s = pprof.service;
+      }
+      if (s) return s->handle(q);
+      return exporters::HttpResponse{
+          .status = 503,
+          .content_type = "text/plain; charset=utf-8",
+          .body = std::make_shared<const std::string>("the agent is starting\n")};
+    });
 
   runtime::AgentOptions agent_opts = agent_options(c);
   agent_opts.resolver = &resolver;
+  // The profile probe's stack maps, filled only while a profile is taken.
+  if (c.profile.pprof) agent_opts.stack_probes = {"profile"};
   auto agent = runtime::Agent::start(agent_opts, registry, sinks);
   if (!agent) return fail(kExitFailure, agent.error() + privilege_hint(agent.error()));
-  // Everything that needs privilege is done: keep only what reading needs.
-  if (auto r = runtime::drop_after_attach(c.privileges.keep_capabilities, c.privileges.user,
-                                          (*agent)->channel_map_fd());
+  if (c.profile.pprof) {
+    std::lock_guard lk(pprof.mu);
+    pprof.service = std::make_shared<PprofService>(**agent, resolver);  // before the drop
+    pprof.service->pause_stacks();
+  }
+  // Everything that needs privilege is done: keep only what reading needs
+  // (and, for /debug/pprof, reading other processes' mappings and binaries).
+  if (auto r = runtime::drop_after_attach(
+          c.privileges.keep_capabilities, c.privileges.user, (*agent)->channel_map_fd(),
+          c.profile.pprof ? runtime::cap_bit(CAP_SYS_PTRACE) : runtime::CapMask{0});
       !r) {
     return fail(kExitFailure, "dropping privileges after attach: " + r.error());
   }
@@ -394,8 +424,11 @@ int run_daemon(const RunFlags& flags) {
         else
           spdlog::info("SIGHUP: reopened {}", f->path());
       }
+      std::unique_lock<std::mutex> no_profile;  // a reload may unload the profile probe
+      if (pprof.service && !flags.config_file.empty()) no_profile = pprof.service->hold_off();
       if (!flags.config_file.empty() && reloader.reload()) {
         ready.set((*agent)->status(), agent->get());
+        if (pprof.service) pprof.service->pause_stacks();  // a profile probe loaded anew
         if (reloader.running().otlp.interval_ns != interval) {
           interval = reloader.running().otlp.interval_ns;
           next_export = core::mono_ns() + interval;
@@ -411,6 +444,10 @@ int run_daemon(const RunFlags& flags) {
   }
   spdlog::info("received {}, detaching", sig == SIGINT ? "SIGINT" : "SIGTERM");
   notifier.stopping();
+  // A profile in progress ends now; the server waits for it, then stops
+  // serving, before the agent it reads from goes.
+  if (pprof.service) pprof.service->cancel();
+  server.reset();
   (*agent)->stop();
   if (otlp->enabled()) otlp->finish();  // the final state, with every event read before stop
   ready.clear_agent();

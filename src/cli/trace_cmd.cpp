@@ -21,6 +21,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/histogram_printer.h"
+#include "cli/stack_output.h"
 #include "cli/trace_printer.h"
 #include "config/units.h"
 #include "core/clock.h"
@@ -29,6 +30,7 @@
 #include "identity/workload_filter.h"
 #include "probes/probe.h"
 #include "runtime/cgroup.h"
+#include "runtime/stack_collector.h"
 
 namespace ksight::cli {
 
@@ -187,8 +189,18 @@ int run_trace(const TraceFlags& flags) {
       return fail(kExitUsage, msg);
     }
   }
-  if (flags.output != "text" && flags.output != "json")
-    return fail(kExitUsage, "-o: expected text or json, got '" + flags.output + "'");
+  if (flags.output != "text" && flags.output != "json" && flags.output != "folded" &&
+      flags.output != "pprof")
+    return fail(kExitUsage,
+                "-o: expected text, json, folded or pprof FILE, got '" + flags.output + "'");
+  auto stacks_out = stack_outputs(flags, names);
+  if (!stacks_out) return fail(kExitUsage, stacks_out.error());
+  uint64_t min_block_ns = 1'000'000;
+  if (!flags.min_block.empty()) {
+    auto d = config::parse_duration_ns(flags.min_block);
+    if (!d) return fail(kExitUsage, "--min-block: " + d.error());
+    min_block_ns = *d;
+  }
   uint64_t duration_ns = 0;
   if (!flags.duration.empty()) {
     auto d = config::parse_duration_ns(flags.duration);
@@ -288,6 +300,8 @@ int run_trace(const TraceFlags& flags) {
   opts.event_rate_limit = flags.rate_limit;
   opts.event_rate_burst = 0;
   opts.profile_frequency_hz = flags.frequency_hz;
+  if (stacks_out->any()) opts.stack_probes = {stacks_out->probe};
+  opts.offcpu_min_block_ns = min_block_ns;
   // Probes that only aggregate in the kernel send no records: a token
   // channel and queue instead of the daemon's 8 MiB ring and 16 MiB of batches.
   bool any_events = false;
@@ -315,6 +329,23 @@ int run_trace(const TraceFlags& flags) {
   core::Registry registry;
   auto agent = runtime::Agent::start(opts, registry, {&printer});
   if (!agent) return fail(kExitFailure, agent.error() + privilege_hint(agent.error()));
+
+  // Stack probes: drained every second into a collector that names the
+  // frames at the end.
+  std::optional<profile::Symbolizer> symbolizer;
+  std::optional<runtime::StackCollector> collector;
+  const auto start_unix_ns = static_cast<int64_t>(core::unix_ns());
+  const uint64_t start_mono_ns = core::mono_ns();
+  if (stacks_out->any()) {
+    probes::StackSource* source = (*agent)->stack_source(stacks_out->probe);
+    if (!source) return fail(kExitFailure, "probe " + stacks_out->probe + " took no stacks");
+    symbolizer.emplace();
+    collector.emplace(*source, *symbolizer,
+                      runtime::StackCollector::Options{
+                          .workload_of = runtime::StackCollector::workload_names(resolver)});
+    std::fprintf(stderr, "ksight: sampling stacks (%s)... Ctrl-C to stop\n",
+                 stacks_out->probe.c_str());
+  }
 
   // Workload filters: the matching cgroups go into the kernel's set now and
   // at every rescan, so containers that start later are traced too.
@@ -348,6 +379,7 @@ int run_trace(const TraceFlags& flags) {
     const probes::ProbeSpec* spec = probes::find_probe(n);
     event_probes += !spec->columns.empty();
     if (spec->histogram.empty() && spec->counters.empty()) continue;
+    if (spec->name == stacks_out->probe) continue;  // its stacks are the output
     Aggregate a{spec->histogram, spec->counters, {}};
     for (const auto& k : spec->by)
       if (k.name == flags.by) a.by = k.label;
@@ -382,6 +414,7 @@ int run_trace(const TraceFlags& flags) {
     if (printer.limit_reached()) break;
     if (printer.output_error() || stdout_reader_gone()) break;
     rescan();
+    if (collector) collector->poll(core::mono_ns());
     if (deadline && core::mono_ns() >= deadline) break;
     if (next_print && core::mono_ns() >= next_print && !aggregates.empty()) {
       print_histograms();
@@ -394,6 +427,21 @@ int run_trace(const TraceFlags& flags) {
   // failure.
   const int out_err = stdout_reader_gone() ? EPIPE : printer.output_error();
   if (!aggregates.empty() && !out_err) print_histograms();
+  bool stacks_written = true;
+  if (collector && !out_err) {
+    profile::Profile prof = collector->finish(start_unix_ns, core::mono_ns() - start_mono_ns);
+    uint64_t samples = 0;
+    for (const auto& smp : prof.samples) samples += smp.count;
+    stacks_written =
+        write_stack_outputs(*stacks_out, prof, stdout, "ksight trace " + stacks_out->probe);
+    auto st = collector->stats();
+    std::fprintf(
+        stderr, "ksight: %llu %s in %zu stacks%s\n", static_cast<unsigned long long>(samples),
+        prof.kind == profile::ProfileKind::cpu ? "samples" : "blocks", prof.samples.size(),
+        st.dropped_samples
+            ? (", " + std::to_string(st.dropped_samples) + " samples past the stack limit").c_str()
+            : "");
+  }
   std::fflush(stdout);
   // The summary: what was printed, what was lost and why.
   std::string why;
@@ -416,6 +464,7 @@ int run_trace(const TraceFlags& flags) {
   }
   if (out_err && out_err != EPIPE)
     return fail(kExitFailure, std::string("writing the output: ") + std::strerror(out_err));
+  if (!stacks_written && exit_code == kExitOk) exit_code = kExitFailure;
   return exit_code;
 }
 

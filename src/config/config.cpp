@@ -123,9 +123,10 @@ class Applier {
         if (v["rate_burst"] && !count(key + ".rate_burst", v["rate_burst"], c.events.rate_burst))
           return error();
       } else if (key == "profile") {
-        if (!section(key, v, {"frequency"})) return error();
+        if (!section(key, v, {"frequency", "pprof"})) return error();
         if (v["frequency"] && !count(key + ".frequency", v["frequency"], c.profile.frequency_hz))
           return error();
+        if (v["pprof"] && !boolean(key + ".pprof", v["pprof"], c.profile.pprof)) return error();
       } else if (key == "cgroups") {
         if (!section(key, v, {"map_entries", "prune_interval"})) return error();
         if (v["map_entries"] &&

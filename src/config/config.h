@@ -57,6 +57,9 @@ struct Config {
   } events;
   struct Profile {
     uint64_t frequency_hz = 99;
+    // Serve /debug/pprof/profile when the profile probe runs: its stack maps
+    // are made at start, and filled only while a profile is taken.
+    bool pprof = true;
   } profile;
   struct Cgroups {
     uint64_t map_entries = 0;        // size of every per-cgroup kernel map; 0: built-in

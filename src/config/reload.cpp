@@ -58,6 +58,7 @@ const std::vector<Key>& keys() {
       KSIGHT_KEY("events.rate_limit", events.rate_limit, false),
       KSIGHT_KEY("events.rate_burst", events.rate_burst, false),
       KSIGHT_KEY("profile.frequency", profile.frequency_hz, false),
+      KSIGHT_KEY("profile.pprof", profile.pprof, false),
       KSIGHT_KEY("cgroups.map_entries", cgroups.map_entries, false),
       KSIGHT_KEY("cgroups.prune_interval", cgroups.prune_interval_ns, true),
       KSIGHT_KEY("identity.labels", identity.labels, false),

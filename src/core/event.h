@@ -36,6 +36,9 @@ struct EventView {
   std::span<const std::pair<std::string_view, std::string_view>> identity;
   std::array<Field, kMaxFields> fields{};
   size_t field_count = 0;
+  // A record for the agent itself, not an event: a stack probe's notice of a
+  // new process. Decoded, counted as received, not handed to any sink.
+  bool internal = false;
 
   void clear() { field_count = 0; }
   void add_i64(std::string_view k, int64_t v) { push({k, Field::Type::i64, v, 0, 0, {}}); }

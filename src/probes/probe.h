@@ -78,6 +78,10 @@ class StackSource {
   // is sampled, so its /proc/PID/maps can be read before it exits. Any thread
   // may set it; an empty function turns it off.
   virtual void set_new_process_callback(std::function<void(uint32_t pid)> on_new_process) = 0;
+  // Stops (false) or resumes (true) taking stacks in the kernel, the counts
+  // per cgroup and process going on: the daemon takes stacks only while a
+  // /debug/pprof profile is being taken. A probe starts taking them.
+  virtual std::expected<void, std::string> set_active(bool active) = 0;
   virtual profile::ProfileKind kind() const = 0;
   // cpu: the sampling period (1e9 / frequency), which value_ns is count x;
   // offcpu: 0 (value_ns is measured).

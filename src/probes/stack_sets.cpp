@@ -76,6 +76,13 @@ std::expected<std::unique_ptr<StackSets>, std::string> StackSets::open(const Loa
   return sets;
 }
 
+std::expected<void, std::string> StackSets::set_active(bool active) {
+  const uint32_t slot = 1, paused = active ? 0 : 1;
+  if (bpf_map__update_elem(active_map_, &slot, sizeof(slot), &paused, sizeof(paused), BPF_ANY) != 0)
+    return std::unexpected(errno_text(active ? "resuming stack taking" : "pausing stack taking"));
+  return {};
+}
+
 std::vector<uint64_t> StackSets::frames(uint32_t set, int32_t id) const {
   std::vector<uint64_t> out;
   if (id < 0) return out;
@@ -172,6 +179,7 @@ bool StackSets::decode_new_process(std::span<const std::byte> rec, std::string_v
   if (ev) {
     fill_header(*ev, probe, e->hdr);
     ev->add_str("event", "new_process");
+    ev->internal = true;  // the symbolizer's business, not the sinks'
   }
   return true;
 }

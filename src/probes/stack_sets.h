@@ -46,6 +46,7 @@ class StackSets final : public StackSource {
 
   std::expected<std::vector<profile::RawStack>, std::string> drain_stacks() override;
   void set_new_process_callback(std::function<void(uint32_t)> on_new_process) override;
+  std::expected<void, std::string> set_active(bool active) override;
   profile::ProfileKind kind() const override { return kind_; }
   uint64_t period_ns() const override { return period_ns_; }
 

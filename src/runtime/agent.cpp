@@ -245,6 +245,12 @@ std::expected<void, std::string> Agent::load_probes() {
   return {};
 }
 
+probes::StackSource* Agent::stack_source(std::string_view name) {
+  for (size_t i = 0; i < probes_.size(); ++i)
+    if (specs_[i]->name == name && probes_[i]) return probes_[i]->stack_source();
+  return nullptr;
+}
+
 probes::Probe* Agent::probe_for(uint16_t id) const {
   for (size_t i = 0; i < specs_.size(); ++i)
     if (specs_[i]->id == id) return probes_[i].get();
@@ -274,12 +280,13 @@ void Agent::dispatch_loop() {
         auto id = reinterpret_cast<const ksight_event_header*>(rec.data())->probe_id;
         probes::Probe* p = probe_for(id);
         if (!p && quiet_[id].load(std::memory_order_relaxed)) continue;
+        view.internal = false;
         if (!p || !p->decode(rec, w, want_events ? &view : nullptr)) {
           lost_[id][static_cast<size_t>(LossReason::malformed)].fetch_add(
               1, std::memory_order_relaxed);
           continue;
         }
-        if (!want_events) continue;
+        if (!want_events || view.internal) continue;
         if (opts_.resolver) {
           if (!labels || labels->identity->cgroup_id != view.cgroup_id) {
             labels = opts_.resolver->event_labels(view.cgroup_id);

@@ -46,6 +46,10 @@ struct AgentOptions {
   uint64_t event_rate_limit = 0;  // records/s per rate-limited probe; 0: none
   uint64_t event_rate_burst = 0;  // 0: one second's worth
   uint32_t profile_frequency_hz = 99;
+  // Stack probes (profile, offcpu) to load with their stack maps: trace's
+  // stack outputs, the daemon's /debug/pprof. The others cost nothing for them.
+  std::set<std::string> stack_probes;
+  uint64_t offcpu_min_block_ns = 1'000'000;
   bool per_process = false;  // per-process counts where probes can (ksight top)
   bool bpf_stats = true;     // keep BPF run-time stats on
   std::set<std::string> disabled_features;
@@ -114,6 +118,10 @@ class Agent {
   // cgroups.prune_interval, live; 0: never prune.
   void set_cgroup_prune_interval(uint64_t ns);
   bpf::ChannelKind channel_kind() const { return channel_->kind(); }
+  // The stacks of the running probe `name` when it was loaded with them
+  // (AgentOptions::stack_probes); null otherwise. Valid until set_probes()
+  // unloads that probe, or the agent goes.
+  probes::StackSource* stack_source(std::string_view name);
   // A BPF map the agent holds, to test what bpf() allows without privileges.
   int channel_map_fd() const { return channel_->map_fd(); }
   uint64_t events_received() const;

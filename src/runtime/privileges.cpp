@@ -161,7 +161,8 @@ CapMask runtime_capabilities(int bpf_fd) {
 }
 
 std::expected<void, std::string> drop_after_attach(const std::vector<std::string>& keep,
-                                                   const std::string& user, int bpf_fd) {
+                                                   const std::string& user, int bpf_fd,
+                                                   CapMask also_auto) {
   auto spec = parse_keep_capabilities(keep);
   if (!spec) return std::unexpected(spec.error());
   DropRequest req{.user = user};
@@ -177,6 +178,8 @@ std::expected<void, std::string> drop_after_attach(const std::vector<std::string
     }
     case KeepCapabilities::Mode::automatic:
       req.keep = runtime_capabilities(bpf_fd);
+      if (auto now = read_capabilities("/proc/thread-self/status"))
+        req.keep |= also_auto & now->permitted;
       break;
     case KeepCapabilities::Mode::list:
       req.keep = spec->caps;

@@ -85,9 +85,12 @@ std::expected<DropResult, std::string> drop_privileges(const DropRequest& req);
 
 // What `ksight run` does once every probe is attached: `keep` as
 // parse_keep_capabilities() reads it (auto: runtime_capabilities(bpf_fd)),
-// then drop_privileges(), and one log line saying what is left.
+// then drop_privileges(), and one log line saying what is left. `also_auto`
+// is kept too under auto, when held (CAP_SYS_PTRACE for /debug/pprof, which
+// reads other processes' mappings and binaries).
 std::expected<void, std::string> drop_after_attach(const std::vector<std::string>& keep,
-                                                   const std::string& user, int bpf_fd);
+                                                   const std::string& user, int bpf_fd,
+                                                   CapMask also_auto = 0);
 
 // ksight_capabilities{set, capability} = 1 for each capability the process
 // holds in the effective, permitted, bounding and ambient sets.

@@ -59,7 +59,9 @@ std::unique_ptr<probes::Probe> Agent::load_one(const probes::ProbeSpec& spec, Pr
                             .sample_frequency_hz = opts_.profile_frequency_hz,
                             .per_process = opts_.per_process,
                             .cgroup_maps = spec.cgroup_maps,
-                            .cgroup_map_entries = opts_.cgroup_map_entries};
+                            .cgroup_map_entries = opts_.cgroup_map_entries,
+                            .stacks = opts_.stack_probes.contains(std::string(spec.name)),
+                            .offcpu_min_block_ns = opts_.offcpu_min_block_ns};
     auto probe = spec.create(req, registry_);
     if (probe) {
       st.up = true;

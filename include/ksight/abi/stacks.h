@@ -18,6 +18,9 @@
  * are off. */
 #define KSIGHT_STACK_MAX_STACKS 8192
 #define KSIGHT_STACK_MAX_KEYS 8192
+/* ksight_stack_key.stack_set of an offcpu block that began while stack
+ * taking was paused: it has no stacks and is not counted per stack. */
+#define KSIGHT_STACK_SET_NONE 2
 /* Processes remembered as seen, to announce each new one once. */
 #define KSIGHT_STACK_SEEN_PIDS 16384
 

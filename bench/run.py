@@ -398,17 +398,32 @@ def main():
                     help="rerun one section into the existing --raw, then render")
     args = ap.parse_args()
 
+    if args.only == "profile":
+        # Section 5 alone, spliced into the report the last full run wrote.
+        if os.geteuid() != 0:
+            sys.exit("bench: needs root to load BPF programs")
+        part = {"machine": machine(),
+                "profile": profile_bench.measure(KSIGHT, HOT, args.runs, args.profile_seconds),
+                "profile_cmd": (f"make bench BENCH_ARGS='--only profile --runs {args.runs} "
+                                f"--profile-seconds {args.profile_seconds}'")}
+        part["profile_date"] = part["machine"]["date"]
+        with open(os.path.join(BUILD, "bench-profile.pickle"), "wb") as f:
+            pickle.dump(part, f)
+        with open(args.out) as f:
+            text = f.read()
+        at = text.find("## 5. Stack profiling")
+        text = (text[:at] if at >= 0 else text.rstrip("\n") + "\n\n") + "\n".join(render_profile(part)) + "\n"
+        with open(args.out, "w") as f:
+            f.write(text)
+        print(f"wrote section 5 of {args.out}", file=sys.stderr)
+        return
     if args.render_only or args.only:
         with open(args.raw, "rb") as f:
             raw = pickle.load(f)
         if args.only == "runqlat":
             raw["runqlat"] = bench_runqlat(raw["args"]["runs"])
             raw["runqlat_date"] = machine()["date"]
-        if args.only == "profile":
-            raw["profile"] = profile_bench.measure(KSIGHT, HOT, args.runs, args.profile_seconds)
-            raw["profile_date"] = machine()["date"]
-            raw["profile_cmd"] = (f"python3 bench/run.py --only profile --runs {args.runs} "
-                                  f"--profile-seconds {args.profile_seconds}")
+
             with open(args.raw, "wb") as f:
                 pickle.dump(raw, f)
     else:

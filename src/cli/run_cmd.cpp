@@ -388,10 +388,13 @@ int run_daemon(const RunFlags& flags) {
     pprof.service->pause_stacks();
   }
   // Everything that needs privilege is done: keep only what reading needs
-  // (and, for /debug/pprof, reading other processes' mappings and binaries).
+  // (and, for /debug/pprof, reading other processes' mappings and binaries;
+  // a profile probe added by a reload later does without).
+  const bool serves_pprof =
+      c.profile.pprof && std::find(c.probes.begin(), c.probes.end(), "profile") != c.probes.end();
   if (auto r = runtime::drop_after_attach(
           c.privileges.keep_capabilities, c.privileges.user, (*agent)->channel_map_fd(),
-          c.profile.pprof ? runtime::cap_bit(CAP_SYS_PTRACE) : runtime::CapMask{0});
+          serves_pprof ? runtime::cap_bit(CAP_SYS_PTRACE) : runtime::CapMask{0});
       !r) {
     return fail(kExitFailure, "dropping privileges after attach: " + r.error());
   }

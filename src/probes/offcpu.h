@@ -16,7 +16,8 @@ class OffcpuDecoder {
   OffcpuDecoder(core::Registry& reg, LoadedObject& obj, std::unique_ptr<StackSets> stacks);
   // The only record: a process seen blocking for the first time (stacks on).
   bool decode(std::span<const std::byte> rec, core::Registry::Writer&, core::EventView* ev) {
-    return stacks_ && stacks_->decode_new_process(rec, "offcpu", ev);
+    return stacks_ ? stacks_->decode_new_process(rec, "offcpu", ev)
+                   : parse_new_process(rec, "offcpu", ev).has_value();
   }
   void refresh(core::Registry::Writer& w, const LoadedObject& obj);
   StackSource* stack_source() { return stacks_.get(); }

@@ -18,7 +18,9 @@ class ProfileDecoder {
   ProfileDecoder(core::Registry& reg, LoadedObject& obj, std::unique_ptr<StackSets> stacks);
   // The only record: a process sampled for the first time (stacks on).
   bool decode(std::span<const std::byte> rec, core::Registry::Writer&, core::EventView* ev) {
-    return stacks_ && stacks_->decode_new_process(rec, "profile", ev);
+    // Without stacks no such record is sent; one that comes is still checked.
+    return stacks_ ? stacks_->decode_new_process(rec, "profile", ev)
+                   : parse_new_process(rec, "profile", ev).has_value();
   }
   void refresh(core::Registry::Writer& w, const LoadedObject& obj);
   StackSource* stack_source() { return stacks_.get(); }

@@ -168,19 +168,24 @@ void StackSets::set_new_process_callback(std::function<void(uint32_t)> on_new_pr
   on_new_process_ = std::move(on_new_process);
 }
 
-bool StackSets::decode_new_process(std::span<const std::byte> rec, std::string_view probe,
-                                   core::EventView* ev) {
+std::optional<uint32_t> parse_new_process(std::span<const std::byte> rec, std::string_view probe,
+                                          core::EventView* ev) {
   const auto* e = record_as<ksight_new_process_event>(rec);
-  if (!e) return false;
-  {
-    std::lock_guard lock(callback_mu_);
-    if (on_new_process_) on_new_process_(e->hdr.pid);
-  }
+  if (!e) return std::nullopt;
   if (ev) {
     fill_header(*ev, probe, e->hdr);
     ev->add_str("event", "new_process");
     ev->internal = true;  // the symbolizer's business, not the sinks'
   }
+  return e->hdr.pid;
+}
+
+bool StackSets::decode_new_process(std::span<const std::byte> rec, std::string_view probe,
+                                   core::EventView* ev) {
+  auto pid = parse_new_process(rec, probe, ev);
+  if (!pid) return false;
+  std::lock_guard lock(callback_mu_);
+  if (on_new_process_) on_new_process_(*pid);
   return true;
 }
 

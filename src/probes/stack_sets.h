@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,6 +36,11 @@ class LoadedObject;
 // Before load: the stack maps and counts of stacks.bpf.h at one entry each
 // when `stacks` is off, so a probe without stacks costs nothing for them.
 void size_stack_maps(bpf_object* obj, bool stacks);
+
+// A ksight_new_process_event: its pid, and `ev` (when non-null) filled as an
+// internal record; nullopt when malformed.
+std::optional<uint32_t> parse_new_process(std::span<const std::byte> rec, std::string_view probe,
+                                          core::EventView* ev);
 
 class StackSets final : public StackSource {
  public:

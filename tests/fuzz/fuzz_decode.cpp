@@ -18,6 +18,7 @@
 #include "probes/exit.h"
 #include "probes/loaded_object.h"
 #include "probes/netdrop.h"
+#include "probes/offcpu.h"
 #include "probes/oomkill.h"
 #include "probes/open.h"
 #include "probes/profile.h"
@@ -58,7 +59,8 @@ struct Decoders {
     add<SyscallsDecoder>("syscalls", reg, obj);
     add<OomkillDecoder>("oomkill", reg, obj);
     add<SignalDecoder>("signal", reg, obj);
-    add<ProfileDecoder>("profile", reg, obj);
+    add<ProfileDecoder>("profile", reg, obj, nullptr);
+    add<OffcpuDecoder>("offcpu", reg, obj, nullptr);
     add<TcpDecoder>("tcp", reg, obj);
     add<TcpretransDecoder>("tcpretrans", reg);
     add<TcpresetDecoder>("tcpreset", reg);

@@ -80,6 +80,12 @@ def bpftrace_total(text, _err):
     return sum(int(m) for m in re.findall(r"\]: (\d+)$", text, re.M))
 
 
+def offcputime_total(text, _err):
+    """libbpf-tools offcputime's plain output: each stack ends with a line
+    holding only its total in microseconds."""
+    return sum(int(line) for line in (l.strip() for l in text.splitlines()) if line.isdigit())
+
+
 def perf_total(text, err):
     m = re.search(r"\(([0-9]+) samples\)", err)
     return int(m.group(1)) if m else None
@@ -103,8 +109,13 @@ def daemon_continuous(ksight, hz, seconds):
                 break
             except OSError:
                 time.sleep(0.1)
-        work = busy(HOT, seconds + 5)
+        work = busy(HOT, 2 * seconds + 10)
         time.sleep(1)
+        # The same daemon over the same time without a profile: what it costs
+        # anyway (its other threads, the per-process sample counts).
+        base0, t_base = proc_cpu(d.pid), time.time()
+        time.sleep(seconds)
+        baseline = (proc_cpu(d.pid) - base0) / (time.time() - t_base)
         cpu0 = proc_cpu(d.pid)
         progs0 = bpf_perf_event_progs()
         t0 = time.time()
@@ -119,6 +130,7 @@ def daemon_continuous(ksight, hz, seconds):
         rss = proc_rss_mib(d.pid)
         bpf_ns = sum(progs1[k][1] - progs0[k][1] for k in progs1 if k in progs0)
         return {"agent_cpu_share": (cpu1 - cpu0) / wall, "bpf_cpu_share": bpf_ns / 1e9 / wall,
+                "baseline_cpu_share": baseline,
                 "pprof_bytes": len(body), "rss_mib": rss, "wall": wall}
     finally:
         d.send_signal(signal.SIGTERM)
@@ -166,7 +178,7 @@ def measure(ksight, hot, runs, seconds=30):
          ["bpftrace", "-e", "profile:hz:99 { @[kstack, ustack, comm] = count(); } "
                             f"interval:s:{s} {{ exit(); }}"], bpftrace_total, False),
         ("perf record -F 99 -a -g + perf script",
-         ["sh", "-c", f"perf record -q -F 99 -a -g -o /tmp/ksight-bench-perf.data -- sleep {s} "
+         ["sh", "-c", f"perf record -F 99 -a -g -o /tmp/ksight-bench-perf.data -- sleep {s} "
                       "&& perf script -i /tmp/ksight-bench-perf.data > /dev/null; "
                       "rm -f /tmp/ksight-bench-perf.data"], perf_total, False),
     ]
@@ -177,12 +189,15 @@ def measure(ksight, hot, runs, seconds=30):
             continue
         results[name] = [capture(argv, seconds, counter, sigint) for _ in range(runs)]
     offcpu = {}
-    for name, argv in [("ksight trace offcpu -f folded", [ksight, "trace", "offcpu", "-f", "folded", "-d", f"{s}s"]),
-                       ("offcputime -f (libbpf-tools)", ["/usr/sbin/offcputime", "-f", s])]:
+    # Both count blocks of at least 1 ms, in microseconds.
+    for name, argv, counter in [
+            ("ksight trace offcpu -f folded", [ksight, "trace", "offcpu", "-f", "folded", "-d", f"{s}s"],
+             folded_total),
+            ("offcputime -m 1000 (libbpf-tools)", ["/usr/sbin/offcputime", "-m", "1000", s], offcputime_total)]:
         if not shutil.which(argv[0]):
             offcpu[name] = None
             continue
-        offcpu[name] = [capture(argv, seconds, folded_total) for _ in range(runs)]
+        offcpu[name] = [capture(argv, seconds, counter) for _ in range(runs)]
     continuous = [daemon_continuous(ksight, 19, seconds) for _ in range(runs)]
     subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=0"], check=False)
     return {"seconds": seconds, "cpu": results, "offcpu": offcpu, "continuous": continuous,

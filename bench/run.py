@@ -26,6 +26,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import profile_bench  # noqa: E402  (section 5: stack profiling)
+import burst_bench  # noqa: E402  (section 8: bursts from inside the kernel)
+import peers_bench  # noqa: E402  (section 9: every probe against its peer)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
@@ -34,6 +36,7 @@ LOADGEN = os.path.join(BUILD, "bench", "ksight_loadgen")
 WORK = os.path.join(BUILD, "tests", "ksight-work")
 MICRO = os.path.join(BUILD, "bench", "ksight_microbench")
 HOT = os.path.join(BUILD, "tests", "ksight-hot")
+BURST = os.path.join(BUILD, "bench", "ksight_burst")
 
 
 def free_port():
@@ -394,10 +397,23 @@ def main():
     ap.add_argument("--render-only", action="store_true", help="re-render the report from --raw")
     ap.add_argument("--profile-seconds", type=int, default=30,
                     help="length of each stack profiling capture (section 5)")
-    ap.add_argument("--only", choices=["runqlat", "profile"],
+    ap.add_argument("--only", choices=["runqlat", "profile", "burst", "peers_all"],
                     help="rerun one section into the existing --raw, then render")
     args = ap.parse_args()
 
+    if args.only in ("burst", "peers_all"):
+        # Section 8 or 9 alone, spliced into the existing report.
+        if os.geteuid() != 0:
+            sys.exit("bench: needs root to load BPF programs")
+        part = {"machine": machine()}
+        mod = burst_bench if args.only == "burst" else peers_bench
+        part[args.only] = (burst_bench.measure(BURST, args.runs) if args.only == "burst"
+                           else peers_bench.measure(args.runs))
+        part[args.only + "_date"] = part["machine"]["date"]
+        part[args.only + "_cmd"] = f"make bench BENCH_ARGS='--only {args.only} --runs {args.runs}'"
+        burst_bench.splice(args.out, mod.HEADING, mod.render(part))
+        print(f"wrote {mod.HEADING} of {args.out}", file=sys.stderr)
+        return
     if args.only == "profile":
         # Section 5 alone, spliced into the report the last full run wrote.
         if os.geteuid() != 0:
@@ -445,6 +461,10 @@ def main():
         print("stack profiling...", file=sys.stderr)
         raw["profile"] = profile_bench.measure(KSIGHT, HOT, args.runs, args.profile_seconds)
         raw["profile_date"] = raw["machine"]["date"]
+        print("bursts...", file=sys.stderr)
+        raw["burst"] = burst_bench.measure(BURST, args.runs)
+        print("peers, every probe...", file=sys.stderr)
+        raw["peers_all"] = peers_bench.measure(args.runs)
         with open(args.raw, "wb") as f:
             pickle.dump(raw, f)
     render(raw, args.out)
@@ -575,6 +595,9 @@ def render(raw, out_path):
     md.append("")
     if raw.get("profile"):
         md.extend(render_profile(raw))
+    for key, mod in (("burst", burst_bench), ("peers_all", peers_bench)):
+        if raw.get(key):
+            md.extend(mod.render(raw))
     with open(out_path, "w") as f:
         f.write("\n".join(md) + "\n")
     print(f"wrote {out_path}", file=sys.stderr)

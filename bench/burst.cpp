@@ -92,7 +92,7 @@ struct GeneratorResult {
 };
 
 // Offers `records` at `rate`/s from this thread: every tick, one test run
-// writes what the rate owes since t0, so a tick that ran late is made up by
+// writes what the rate owes by the end of the tick, so a tick that ran late is made up by
 // the next rather than lowering the rate, as long as the generator can keep up.
 GeneratorResult generate(int prog_fd, uint64_t records, double rate, uint64_t tick_us, double t0) {
   GeneratorResult res;
@@ -101,7 +101,9 @@ GeneratorResult generate(int prog_fd, uint64_t records, double rate, uint64_t ti
   timespec due{};
   clock_gettime(CLOCK_MONOTONIC, &due);
   while (offered < records) {
-    const double owed = rate * (mono_s() - t0);
+    // Each tick's share is written at its start: the burst of `records`
+    // spans records / rate seconds, not one tick more.
+    const double owed = rate * (mono_s() - t0 + static_cast<double>(tick_us) * 1e-6);
     const uint64_t target = std::min<uint64_t>(records, static_cast<uint64_t>(owed));
     if (target > offered) {
       struct {

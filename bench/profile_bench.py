@@ -18,6 +18,8 @@ import tempfile
 import time
 import urllib.request
 
+import rusage
+
 
 def bpf_perf_event_progs():
     """{prog id: (name, run_time_ns, run_cnt)} of loaded perf_event programs."""
@@ -41,13 +43,14 @@ def capture(argv, seconds, count_samples, stop_with_sigint=False):
     out = tempfile.NamedTemporaryFile(delete=False)
     err = tempfile.NamedTemporaryFile(delete=False)
     t0 = time.time()
-    proc = subprocess.Popen(argv, stdout=out, stderr=err)
+    proc = rusage.spawn(argv, stdout=out, stderr=err)
     time.sleep(max(seconds - 2, 1))
     mine = {k: v for k, v in bpf_perf_event_progs().items() if k not in before}
     if stop_with_sigint:
         time.sleep(2)
         proc.send_signal(signal.SIGINT)
-    _, status, usage = os.wait4(proc.pid, 0)
+    usage = rusage.finish(proc)
+    status = usage["status"]
     wall = time.time() - t0
     for w in work:
         w.kill()
@@ -60,7 +63,7 @@ def capture(argv, seconds, count_samples, stop_with_sigint=False):
     os.unlink(err.name)
     run_ns = sum(v[1] for v in mine.values())
     runs = sum(v[2] for v in mine.values())
-    return {"cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024,
+    return {"cpu": usage["cpu"], "rss_mib": usage["rss_mib"],
             "samples": count_samples(text, errtext), "wall": wall, "status": status,
             "bpf_ns_per_sample": run_ns / runs if runs else None,
             "error": errtext[-300:] if status else ""}

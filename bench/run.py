@@ -26,6 +26,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import profile_bench  # noqa: E402  (section 5: stack profiling)
+import rusage  # noqa: E402  (CPU and peak RSS of each tool)
 import burst_bench  # noqa: E402  (section 8: bursts from inside the kernel)
 import peers_bench  # noqa: E402  (section 9: every probe against its peer)
 
@@ -209,7 +210,7 @@ def run_tool(argv, workload, marker_bin, pattern):
     out = tempfile.NamedTemporaryFile(delete=False)
     err = tempfile.NamedTemporaryFile(delete=False)
     t0 = time.time()
-    proc = subprocess.Popen(argv, stdout=out, stderr=err)
+    proc = rusage.spawn(argv, stdout=out, stderr=err)
     marker = os.path.basename(marker_bin)
     startup = None
     while time.time() - t0 < 30:
@@ -222,15 +223,15 @@ def run_tool(argv, workload, marker_bin, pattern):
     expected = workload()
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    _, status, usage = os.wait4(proc.pid, 0)
+    usage = rusage.finish(proc)
     text, errtext = take_output(out, err)
     # The generator's own exec line names the workload too: not an event of it.
     seen = sum(1 for line in text.splitlines() if pattern in line and "ksight_loadgen exec" not in line)
     lost = 0
     for m in re.finditer(r"(\d+) lost|[Ll]ost (\d+)", text + errtext):
         lost += int(m.group(1) or m.group(2))
-    return {"seen": seen, "expected": expected, "lost": lost, "cpu": usage.ru_utime + usage.ru_stime,
-            "rss_mib": usage.ru_maxrss / 1024, "startup": startup}
+    return {"seen": seen, "expected": expected, "lost": lost, "cpu": usage["cpu"],
+            "rss_mib": usage["rss_mib"], "startup": startup}
 
 
 def bench_peers(runs):
@@ -276,7 +277,7 @@ def run_histogram_tool(argv, ready_text, workload):
     out = tempfile.NamedTemporaryFile(delete=False)
     err = tempfile.NamedTemporaryFile(delete=False)
     t0 = time.time()
-    proc = subprocess.Popen(argv, stdout=out, stderr=err)
+    proc = rusage.spawn(argv, stdout=out, stderr=err)
     startup = None
     while time.time() - t0 < 30 and proc.poll() is None:
         with open(out.name, "rb") as f, open(err.name, "rb") as g:
@@ -293,7 +294,7 @@ def run_histogram_tool(argv, ready_text, workload):
         return {"failed": why[-1][:120] if why else "did not start"}
     workload()
     proc.send_signal(signal.SIGINT)
-    _, status, usage = os.wait4(proc.pid, 0)
+    usage = rusage.finish(proc)
     text, errtext = take_output(out, err)
     samples = 0
     # runqlat and ksight: "  lo -> hi : count |***|"; bpftrace: "[lo, hi)  count |@@|"
@@ -303,7 +304,7 @@ def run_histogram_tool(argv, ready_text, workload):
         samples += int(m.group(1))
     lost = sum(int(m.group(1)) for m in re.finditer(r"(\d+) lost", text + errtext))
     return {"startup": startup, "samples": samples, "lost": lost,
-            "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+            "cpu": usage["cpu"], "rss_mib": usage["rss_mib"]}
 
 
 def bench_runqlat(runs):

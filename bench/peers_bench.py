@@ -94,11 +94,13 @@ def opens():
 
 
 def signals():
-    """20 000 SIGCONT sent with kill() to a sleeping child: harmless, and every
-    signal tracer sees kill()."""
-    child = subprocess.Popen(["sleep", "60"])
+    """20 000 SIGTERM sent with kill() to a sleeping child that ignores it:
+    harmless, every signal tracer sees kill(), and SIGTERM is one of the
+    signals `ksight trace signal` prints (SIGCONT is only counted)."""
+    child = subprocess.Popen(["sh", "-c", "trap '' TERM; exec sleep 60"])
+    time.sleep(0.2)  # the trap is set
     for _ in range(20_000):
-        os.kill(child.pid, signal.SIGCONT)
+        os.kill(child.pid, signal.SIGTERM)
     child.kill()
     child.wait()
     return {"expected": 20_000, "tpid": str(child.pid)}
@@ -166,7 +168,7 @@ def lines_with(word):
 
 def signal_lines(text, _err, ctx):
     return sum(1 for l in text.splitlines()
-               if ctx["tpid"] in l.split() and ({"18", "SIGCONT"} & set(l.split())))
+               if ctx["tpid"] in l.split() and ({"15", "SIGTERM", "TERM"} & set(l.split())))
 
 
 def port_lines(text, _err, ctx):
@@ -224,7 +226,7 @@ def table(work):
         "exit": ("2000 fork+exec+exit", execs(work), lines_with("kbwork"),
                  [("ksight trace exit", k("exit"), "attached"),
                   ("exitsnoop", LINE + [f"{SBIN}/exitsnoop"], "PID")]),
-        "signal": ("20 000 kill(SIGCONT) to one child", signals, signal_lines,
+        "signal": ("20 000 kill(SIGTERM) to one child that ignores it", signals, signal_lines,
                    [("ksight trace signal", k("signal"), "attached"),
                     ("sigsnoop", LINE + [f"{SBIN}/sigsnoop"], "PID"),
                     ("killsnoop.bt", bt("killsnoop"), "Tracing")]),

@@ -428,8 +428,14 @@ def main():
             pickle.dump(part, f)
         with open(args.out) as f:
             text = f.read()
+        section = "\n".join(render_profile(part)) + "\n"
         at = text.find("## 5. Stack profiling")
-        text = (text[:at] if at >= 0 else text.rstrip("\n") + "\n\n") + "\n".join(render_profile(part)) + "\n"
+        if at < 0:
+            text = text.rstrip("\n") + "\n\n" + section
+        else:
+            # Up to the next section: the others stay as they are.
+            end = text.find("\n## ", at + 3)
+            text = text[:at] + section + ("\n" + text[end + 1:] if end >= 0 else "")
         with open(args.out, "w") as f:
             f.write(text)
         print(f"wrote section 5 of {args.out}", file=sys.stderr)

@@ -281,7 +281,12 @@ void append_otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
 
 std::string otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
                               const OtlpResource& resource, uint64_t now_unix_ns) {
+  // Roughly what a point with a few labels takes, so a large export is
+  // written without growing (and copying) the buffer again and again.
+  size_t points = 0;
+  for (const auto& fam : families) points += fam.series.size();
   std::string out;
+  out.reserve(1024 + points * 256);
   append_otlp_metrics_json(families, resource, now_unix_ns, out);
   return out;
 }

@@ -99,9 +99,10 @@ def render(raw):
             md.append(f"| {n:,} | {r['bytes_per_series']:.0f} | {r['bytes_per_series'] * n / 2**20:.1f} "
                       f"| {r['snapshot_bytes_per_series']:.0f} | {cell('BM_PrometheusScrape', n)} |")
         per = [mem[n]["bytes_per_series"] for n in sorted(mem)]
+        snap = [mem[n]["snapshot_bytes_per_series"] for n in sorted(mem)]
         md.append(f"\nOne series costs {min(per):.0f}–{max(per):.0f} bytes in the registry (growing with N "
-                  "as the hash table's bucket array and malloc's fragmentation grow), plus as much "
-                  "again for the few milliseconds a scrape holds its snapshot. At the default cap of "
-                  "2000 series per metric that is about 0.6 MiB per metric at most.")
+                  "as the hash table's bucket array and malloc's fragmentation grow), plus "
+                  f"{min(snap):.0f}–{max(snap):.0f} bytes while a scrape holds its snapshot. At the default "
+                  f"cap of 2000 series per metric that is at most {max(per) * 2000 / 2**20:.1f} MiB per metric.")
     md.append("")
     return md

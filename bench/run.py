@@ -29,6 +29,7 @@ import profile_bench  # noqa: E402  (section 5: stack profiling)
 import rusage  # noqa: E402  (CPU and peak RSS of each tool)
 import burst_bench  # noqa: E402  (section 8: bursts from inside the kernel)
 import peers_bench  # noqa: E402  (section 9: every probe against its peer)
+import export_bench  # noqa: E402  (section 6: export and cardinality)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
@@ -398,7 +399,7 @@ def main():
     ap.add_argument("--render-only", action="store_true", help="re-render the report from --raw")
     ap.add_argument("--profile-seconds", type=int, default=30,
                     help="length of each stack profiling capture (section 5)")
-    ap.add_argument("--only", choices=["runqlat", "profile", "burst", "peers_all"],
+    ap.add_argument("--only", choices=["runqlat", "profile", "export", "burst", "peers_all"],
                     help="rerun one section into the existing --raw, then render")
     args = ap.parse_args()
 
@@ -440,6 +441,24 @@ def main():
             f.write(text)
         print(f"wrote section 5 of {args.out}", file=sys.stderr)
         return
+    if args.only == "export":
+        # Section 6 alone (no root needed), spliced into the existing report
+        # between its heading and the next one.
+        part = {"export": export_bench.measure(MICRO, args.runs),
+                "export_cmd": f"make bench BENCH_ARGS='--only export --runs {args.runs}'"}
+        with open(args.out) as f:
+            text = f.read()
+        section = "\n".join(export_bench.render(part)) + "\n"
+        at = text.find("## 6. Export and cardinality")
+        if at < 0:
+            text = text.rstrip("\n") + "\n\n" + section
+        else:
+            nxt = text.find("\n## ", at + 1)
+            text = text[:at] + section + (text[nxt + 1:] if nxt >= 0 else "")
+        with open(args.out, "w") as f:
+            f.write(text)
+        print(f"wrote section 6 of {args.out}", file=sys.stderr)
+        return
     if args.render_only or args.only:
         with open(args.raw, "rb") as f:
             raw = pickle.load(f)
@@ -468,6 +487,8 @@ def main():
         print("stack profiling...", file=sys.stderr)
         raw["profile"] = profile_bench.measure(KSIGHT, HOT, args.runs, args.profile_seconds)
         raw["profile_date"] = raw["machine"]["date"]
+        print("export and cardinality...", file=sys.stderr)
+        raw["export"] = export_bench.measure(MICRO, args.runs)
         print("bursts...", file=sys.stderr)
         raw["burst"] = burst_bench.measure(BURST, args.runs)
         print("peers, every probe...", file=sys.stderr)
@@ -602,6 +623,8 @@ def render(raw, out_path):
     md.append("")
     if raw.get("profile"):
         md.extend(render_profile(raw))
+    if raw.get("export"):
+        md.extend(export_bench.render(raw))
     for key, mod in (("burst", burst_bench), ("peers_all", peers_bench)):
         if raw.get(key):
             md.extend(mod.render(raw))

@@ -255,11 +255,15 @@ int HttpServer::respond(MHD_Connection* conn, const char* url, const char* metho
   }
   const char* auth =
       MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  const char* accept_encoding =
+      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
   std::string path = url ? url : "";
   std::string query;
   MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, &HttpServerCallbacks::on_argument, &query);
-  HttpResponse res = router_.handle(
-      {.method = method ? method : "", .path = path + query, .authorization = auth ? auth : ""});
+  HttpResponse res = router_.handle({.method = method ? method : "",
+                                     .path = path + query,
+                                     .authorization = auth ? auth : "",
+                                     .accept_encoding = accept_encoding ? accept_encoding : ""});
   if (res.deferred) {
     auto* p = new Pending;
     {

@@ -24,12 +24,7 @@ import rusage
 import time
 
 HEADING = "## 9. Every probe against its peer"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
-KSIGHT = os.path.join(BUILD, "ksight")
-LOADGEN = os.path.join(BUILD, "bench", "ksight_loadgen")
-WORK = os.path.join(BUILD, "tests", "ksight-work")
-HOT = os.path.join(BUILD, "tests", "ksight-hot")
+from paths import HOT, KSIGHT, LOADGEN, WORK  # noqa: E402
 SBIN = "/usr/sbin"
 
 # The peer's own words once it is tracing. libbpf-tools block-buffer stdout

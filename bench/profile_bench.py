@@ -19,6 +19,7 @@ import time
 import urllib.request
 
 import rusage
+from paths import free_port
 
 
 def bpf_perf_event_progs():
@@ -153,15 +154,6 @@ def proc_rss_mib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return None
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 HOT = None

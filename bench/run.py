@@ -16,7 +16,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,22 +30,7 @@ import burst_bench  # noqa: E402  (section 8: bursts from inside the kernel)
 import peers_bench  # noqa: E402  (section 9: every probe against its peer)
 import export_bench  # noqa: E402  (section 6: export and cardinality)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
-KSIGHT = os.path.join(BUILD, "ksight")
-LOADGEN = os.path.join(BUILD, "bench", "ksight_loadgen")
-WORK = os.path.join(BUILD, "tests", "ksight-work")
-MICRO = os.path.join(BUILD, "bench", "ksight_microbench")
-HOT = os.path.join(BUILD, "tests", "ksight-hot")
-BURST = os.path.join(BUILD, "bench", "ksight_burst")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from paths import BUILD, BURST, HOT, KSIGHT, LOADGEN, MICRO, ROOT, WORK, free_port  # noqa: E402,F401
 
 
 def parse_metrics(text):

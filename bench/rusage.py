@@ -9,9 +9,7 @@ import os
 import subprocess
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
-LAUNCHER = os.path.join(BUILD, "bench", "ksight_rusage")
+from paths import LAUNCHER
 
 
 def spawn(argv, **kwargs):

@@ -87,7 +87,12 @@ struct HttpServerCallbacks {
     auto* query = static_cast<std::string*>(cls);
     *query += query->empty() ? '?' : '&';
     *query += core::percent_encode(key ? key : "");
-    if (value) *query += "=" + core::percent_encode(value);
+    // Appended, not `"=" + ...`: g++ 12 -O3 misreads that as an overlapping
+    // copy (-Werror=restrict, GCC bug 105329).
+    if (value) {
+      query->push_back('=');
+      query->append(core::percent_encode(value));
+    }
     return MHD_YES;
   }
   static MHD_Result on_accept(void* cls, const sockaddr* addr, socklen_t) {

@@ -23,8 +23,10 @@ build: configure
 run: build
 	$(BUILD_DIR)/ksight run $(RUN_ARGS)
 
+# -j: the unit tests and the package's install test run beside the integration
+# tests, which take one lock and so run one at a time (tests/CMakeLists.txt).
 test: build
-	ctest --test-dir $(BUILD_DIR) --output-on-failure --timeout 300
+	ctest --test-dir $(BUILD_DIR) --output-on-failure --timeout 300 -j $(JOBS)
 
 # Every probe on the kernels nodes run (tests/kernel-matrix/kernels.txt:
 # Debian's 5.10, 6.1, 6.1-rt, 6.12), each booted under QEMU with this build

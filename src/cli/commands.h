@@ -85,4 +85,16 @@ int run_probes(const ProbesFlags& flags);
 
 int run_doctor();
 
+// ksight explain PROBE: loads the probe alone and reports its attach plan,
+// programs, maps, metrics and cost (explain_cmd.cpp).
+struct ExplainFlags {
+  std::string probe;
+  std::string output = "text";  // text | json
+  std::string duration = "2s";  // the window its programs' run time is measured over
+  std::string config_file;      // caps and sizes from here (default: the embedded config)
+  std::vector<std::string> disable_features;
+  std::string log_level = "warn";
+};
+int run_explain(const ExplainFlags& flags);
+
 }  // namespace ksight::cli

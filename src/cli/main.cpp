@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
       "  ksight trace exec,exit -o json --duration 10s\n"
       "  ksight probes                       # what this kernel allows\n"
       "  ksight doctor                       # what is missing, and what to do about it\n"
+      "  ksight explain PROBE                # its attach plan, programs, maps and cost\n"
       "  ksight check-config /etc/ksight/ksight.yaml   # before a restart or a reload (SIGHUP)\n");
 
   RunFlags run;
@@ -202,6 +203,28 @@ int main(int argc, char** argv) {
   auto* doctor_cmd = app.add_subcommand(
       "doctor", "Check the kernel and host for what ksight needs; exit 0 when it can run");
 
+  ExplainFlags explain;
+  auto* explain_cmd = app.add_subcommand(
+      "explain", "Load one probe and show its attach plan, programs, maps, metrics and cost");
+  explain_cmd->add_option("probe", explain.probe, "PROBE (see ksight probes)")->required();
+  explain_cmd->add_option("-o,--output", explain.output, "text or json")->default_str("text");
+  explain_cmd
+      ->add_option("-d,--duration", explain.duration,
+                   "window over which run counts and times are measured")
+      ->default_str("2s");
+  explain_cmd->add_option("--config", explain.config_file,
+                          "series caps and sizes from this file (default: the embedded config)");
+  explain_cmd
+      ->add_option("--disable-feature", explain.disable_features,
+                   "treat a kernel feature as missing")
+      ->delimiter(',');
+  explain_cmd->footer(
+      "\nThe probe is loaded and attached for the window, alone, and measured over whatever\n"
+      "the node does meanwhile; its records are not read. Exit 1 when it cannot attach.\n"
+      "\nEXAMPLES:\n"
+      "  ksight explain tcp\n"
+      "  ksight explain syscalls -o json -d 5s\n");
+
   std::string check_file;
   auto* check_cmd = app.add_subcommand(
       "check-config",
@@ -250,6 +273,7 @@ int main(int argc, char** argv) {
   if (*top_cmd) return run_top(top);
   if (*probes_cmd) return run_probes(probes);
   if (*doctor_cmd) return run_doctor();
+  if (*explain_cmd) return run_explain(explain);
   if (*check_cmd) return run_check_config(check_file);
   return kExitUsage;
 }

@@ -5,6 +5,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <fstream>
+
 #include "probes/kernel_maps.h"
 #include "probes/rate_limit.h"
 #include "runtime/cgroup.h"
@@ -205,6 +207,52 @@ std::vector<ProgramStats> LoadedObject::program_stats() const {
       st.run_time_ns = info.run_time_ns;
     }
     out.push_back(std::move(st));
+  }
+  return out;
+}
+
+namespace {
+
+// The "memlock:" line of a BPF fd's fdinfo: what the kernel charges for the
+// map (per-CPU values times the possible CPUs, hash buckets, the ring's pages).
+uint64_t fdinfo_memlock(int fd) {
+  std::ifstream f("/proc/self/fdinfo/" + std::to_string(fd));
+  std::string line;
+  while (std::getline(f, line))
+    if (line.starts_with("memlock:")) return std::strtoull(line.c_str() + 8, nullptr, 10);
+  return 0;
+}
+
+}  // namespace
+
+ObjectInfo LoadedObject::object_info() const {
+  ObjectInfo out;
+  for (bpf_program* prog : progs_) {
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    ProgramInfo p{.name = bpf_program__name(prog)};
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) {
+      p.xlated_bytes = info.xlated_prog_len;
+      p.jited_bytes = info.jited_prog_len;
+      p.verified_insns = info.verified_insns;
+    }
+    out.programs.push_back(std::move(p));
+  }
+  if (!obj_) return out;
+  bpf_map* m = nullptr;
+  bpf_object__for_each_map(m, obj_) {
+    const int fd = bpf_map__fd(m);
+    if (fd < 0) continue;
+    const std::string name = bpf_map__name(m);
+    out.maps.push_back({.name = name,
+                        .type = static_cast<uint32_t>(bpf_map__type(m)),
+                        .key_size = bpf_map__key_size(m),
+                        .value_size = bpf_map__value_size(m),
+                        .max_entries = bpf_map__max_entries(m),
+                        .memlock_bytes = fdinfo_memlock(fd),
+                        // Adopted from the agent (prepare()): one for all probes.
+                        .shared = name == "ksight_events" ||
+                                  (name == "ksight_cgroup_filter" && cgroup_filter_shared_)});
   }
   return out;
 }

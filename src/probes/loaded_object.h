@@ -39,6 +39,7 @@ class LoadedObject {
 
   std::vector<uint64_t> drops() const;
   std::vector<ProgramStats> program_stats() const;
+  ObjectInfo object_info() const;
   // A map of the object by name (nullptr when there is none).
   bpf_map* map(const char* name) const;
   // LoadRequest::per_process, for decoders that export per-process series.
@@ -69,6 +70,7 @@ class LoadedObject {
   bpf_map* drops_;
   std::vector<bpf_program*> progs_;
   bool per_process_ = false;
+  bool cgroup_filter_shared_ = false;  // LoadRequest::cgroup_filter_fd was adopted
   std::span<const CgroupMap> cgroup_maps_;
   bpf::AttachMethod method_;
   std::vector<bpf::Link> links_;  // declared last: detached first
@@ -109,6 +111,7 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
   LoadedObject lo(std::move(skel), raw->obj, raw->maps.ksight_drops, std::move(*progs),
                   req.variant->method);
   lo.per_process_ = req.per_process;
+  lo.cgroup_filter_shared_ = req.cgroup_filter_fd >= 0;
   lo.cgroup_maps_ = req.cgroup_maps;
   if (auto r = lo.attach(req); !r) return std::unexpected(r.error());
   return lo;
@@ -153,6 +156,7 @@ class ObjectProbe final : public Probe {
   }
   std::vector<uint64_t> kernel_drops() const override { return obj_.drops(); }
   std::vector<ProgramStats> program_stats() const override { return obj_.program_stats(); }
+  ObjectInfo object_info() const override { return obj_.object_info(); }
 
  private:
   ObjectProbe(LoadedObject obj, core::Registry& reg)

@@ -94,6 +94,29 @@ struct ProgramStats {
   uint64_t run_time_ns = 0;
 };
 
+// What a loaded probe holds in the kernel, for `ksight explain`: each
+// program's size as the verifier left it and as the JIT made it, and each
+// map's shape and the memory the kernel charges for it.
+struct ProgramInfo {
+  std::string name;
+  uint32_t xlated_bytes = 0;    // after the verifier's rewrites; 8 bytes per instruction
+  uint32_t jited_bytes = 0;     // 0 when the JIT is off
+  uint32_t verified_insns = 0;  // instructions the verifier walked; 0 before Linux 5.16
+};
+struct MapInfo {
+  std::string name;
+  uint32_t type = 0;  // BPF_MAP_TYPE_*
+  uint32_t key_size = 0;
+  uint32_t value_size = 0;
+  uint32_t max_entries = 0;
+  uint64_t memlock_bytes = 0;  // the kernel's figure (/proc/self/fdinfo), at this CPU count
+  bool shared = false;         // the event channel, or another map every probe shares
+};
+struct ObjectInfo {
+  std::vector<ProgramInfo> programs;  // the attached ones
+  std::vector<MapInfo> maps;
+};
+
 class Probe {
  public:
   virtual ~Probe() = default;
@@ -105,6 +128,7 @@ class Probe {
   // Records the kernel side could not emit, by KSIGHT_DROP_* reason.
   virtual std::vector<uint64_t> kernel_drops() const = 0;
   virtual std::vector<ProgramStats> program_stats() const = 0;
+  virtual ObjectInfo object_info() const { return {}; }
   // Reads what the probe aggregates in kernel maps into the registry; runs at
   // scrape and export time, under the registry's lock.
   virtual void refresh(core::Registry::Writer&) {}

@@ -1,7 +1,9 @@
 #include "runtime/agent.h"
 
 #include <bpf/bpf.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "core/clock.h"
 #include "identity/resolver.h"
@@ -69,6 +72,7 @@ class Agent::Reader final : public bpf::RecordHandler {
       return;
     }
     ++received_[id];  // published once per drain, not per event
+    ++drained_;
     if (!batch_) batch_ = agent_.queue_->acquire();
     if (batch_ && !batch_->append(data, size)) {
       flush();
@@ -81,6 +85,9 @@ class Agent::Reader final : public bpf::RecordHandler {
     agent_.lost_[id][static_cast<size_t>(LossReason::queue_full)].fetch_add(
         1, std::memory_order_relaxed);
   }
+
+  // Records seen since the last call (perf_buffer__consume reports no count).
+  uint64_t take_drained() { return std::exchange(drained_, 0); }
 
   void on_lost(uint64_t count) override {
     agent_.perf_overwritten_.fetch_add(count, std::memory_order_relaxed);
@@ -119,6 +126,7 @@ class Agent::Reader final : public bpf::RecordHandler {
   Agent& agent_;
   EventBatch* batch_ = nullptr;
   std::array<uint64_t, kMaxProbeIds> received_{};
+  uint64_t drained_ = 0;
 };
 
 Agent::Agent(const AgentOptions& opts, core::Registry& registry,
@@ -159,6 +167,8 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
   a->queue_ = std::make_unique<BatchQueue>(std::max<size_t>(opts.queue_batches, 1), batch_bytes,
                                            batch_bytes / sizeof(ksight_event_header));
   a->reader_ = std::make_unique<Reader>(*a);
+  a->stop_event_ = bpf::Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!a->stop_event_) return std::unexpected(std::string("eventfd: ") + std::strerror(errno));
   // The consumer before the probes: a perf event array has no place to write
   // until perf_buffer__new has opened a buffer per CPU, so a program that
   // fires earlier loses its record (a ring buffer would just hold it).
@@ -178,23 +188,49 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
       spdlog::warn("KSIGHT_FAULT_INJECT=reader_exit: the reader thread stops now");
       return;
     }
-    int timeout = static_cast<int>(std::max<uint64_t>(self->opts_.drain_interval_ms, 1));
-    while (!self->stop_reader_.load(std::memory_order_relaxed)) {
-      self->reader_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
-      int n = self->channel_->poll_and_drain(timeout);
-      if (n < 0) {
-        spdlog::error("reading the event channel: {}", std::strerror(-n));
-        std::this_thread::sleep_for(std::chrono::milliseconds(timeout));
-      }
-      self->reader_->flush();
-    }
-    // Final drain: whatever the kernel wrote before detach is still delivered.
-    self->channel_->poll_and_drain(0);
-    self->reader_->flush();
-    self->reader_->release();
-    self->reader_done_ = true;
+    self->read_loop();
   });
   return a;
+}
+
+// Sleeps in poll() with no timer while the channel is empty; a wake-up (the
+// first record into an empty ring) starts timed drains, one per drain
+// interval, which go on while each finds records, so a storm costs a wake-up
+// per interval rather than per record, and a lone event is read at once.
+void Agent::read_loop() {
+  const int drain_ms = static_cast<int>(std::max<uint64_t>(opts_.drain_interval_ms, 1));
+  pollfd idle_fds[2] = {{.fd = channel_->wait_fd(), .events = POLLIN, .revents = 0},
+                        {.fd = stop_event_.get(), .events = POLLIN, .revents = 0}};
+  bool flowing = false;
+  while (!stop_reader_.load(std::memory_order_relaxed)) {
+    if (flowing) {
+      // Only stop() may cut the interval short; the channel's own wake-ups
+      // are left pending until the timed drain.
+      ::poll(&idle_fds[1], 1, drain_ms);
+    } else {
+      reader_waiting_.store(true, std::memory_order_relaxed);
+      int r = ::poll(idle_fds, 2, channel_->idle_wait_ms());
+      reader_waiting_.store(false, std::memory_order_relaxed);
+      if (r < 0 && errno != EINTR) {
+        spdlog::error("waiting on the event channel: {}", std::strerror(errno));
+        ::poll(&idle_fds[1], 1, drain_ms);
+      }
+    }
+    reader_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
+    int n = channel_->drain();
+    if (n < 0) {
+      spdlog::error("reading the event channel: {}", std::strerror(-n));
+      ::poll(&idle_fds[1], 1, drain_ms);
+    }
+    flowing = reader_->take_drained() > 0;
+    reader_->flush();
+  }
+  // Final drain: whatever the kernel wrote before detach is still delivered.
+  channel_->drain();
+  reader_->flush();
+  reader_->release();
+  reader_done_ = true;
+  queue_->close();
 }
 
 std::expected<void, std::string> Agent::set_cgroup_filter(const std::set<uint64_t>& ids) {
@@ -266,13 +302,16 @@ void Agent::dispatch_loop() {
   std::shared_ptr<const identity::Resolver::EventLabels> labels;
   for (;;) {
     dispatcher_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
-    // New cgroups get their names while they exist (once a second).
+    // No timer: the dispatcher sleeps until the reader hands over a batch or
+    // closes the queue, and counts as alive while it waits (health()).
+    dispatcher_waiting_.store(true, std::memory_order_relaxed);
+    EventBatch* b = queue_->pop_or_closed();
+    dispatcher_waiting_.store(false, std::memory_order_relaxed);
+    if (!b) break;
+    dispatcher_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
+    // New cgroups get their names while they exist (at most once a second),
+    // walked when events come: an idle agent has no cgroup to name.
     if (opts_.resolver) opts_.resolver->discover(core::mono_ns());
-    EventBatch* b = queue_->pop(std::chrono::milliseconds(20));
-    if (!b) {
-      if (reader_done_ && queue_->depth() == 0) break;
-      continue;
-    }
     {
       auto w = registry_.write(core::mono_ns());
       for (size_t i = 0; i < b->size(); ++i) {
@@ -448,7 +487,11 @@ void Agent::register_self_metrics() {
 
 AgentHealth Agent::health(uint64_t now_mono_ns) const {
   AgentHealth h;
-  auto check = [&](const char* name, const std::atomic<uint64_t>& beat) {
+  auto check = [&](const char* name, const std::atomic<uint64_t>& beat,
+                   const std::atomic<bool>& waiting) {
+    // Blocked in poll() or on the queue with nothing to do is alive: it beats
+    // again as soon as there is work.
+    if (waiting.load(std::memory_order_relaxed)) return;
     uint64_t last = std::max(beat.load(std::memory_order_relaxed), started_ns_);
     if (now_mono_ns > last && now_mono_ns - last > kStallNs) {
       h.ok = false;
@@ -456,8 +499,8 @@ AgentHealth Agent::health(uint64_t now_mono_ns) const {
                   std::to_string((now_mono_ns - last) / 1'000'000'000ull) + "s\n";
     }
   };
-  check("reader", reader_beat_ns_);
-  check("dispatcher", dispatcher_beat_ns_);
+  check("reader", reader_beat_ns_, reader_waiting_);
+  check("dispatcher", dispatcher_beat_ns_, dispatcher_waiting_);
   return h;
 }
 
@@ -492,8 +535,12 @@ void Agent::stop() {
   if (stopped_) return;
   stopped_ = true;
   stop_reader_ = true;
+  const uint64_t one = 1;
+  if (::write(stop_event_.get(), &one, sizeof one) < 0)
+    spdlog::warn("waking the reader to stop: {}", std::strerror(errno));
   if (reader_thread_.joinable()) reader_thread_.join();
   reader_done_ = true;
+  queue_->close();
   if (dispatcher_thread_.joinable()) dispatcher_thread_.join();
 }
 

@@ -26,6 +26,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import profile_bench  # noqa: E402  (section 5: stack profiling)
+import idle_bench  # noqa: E402  (section 7: at rest, low rate and per event)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
@@ -394,7 +395,9 @@ def main():
     ap.add_argument("--render-only", action="store_true", help="re-render the report from --raw")
     ap.add_argument("--profile-seconds", type=int, default=30,
                     help="length of each stack profiling capture (section 5)")
-    ap.add_argument("--only", choices=["runqlat", "profile"],
+    ap.add_argument("--idle-event-seconds", type=float, default=60,
+                    help="length of the 1 M events/s per-event run (section 7)")
+    ap.add_argument("--only", choices=["runqlat", "profile", "idle"],
                     help="rerun one section into the existing --raw, then render")
     args = ap.parse_args()
 
@@ -416,6 +419,28 @@ def main():
         with open(args.out, "w") as f:
             f.write(text)
         print(f"wrote section 5 of {args.out}", file=sys.stderr)
+        return
+    if args.only == "idle":
+        # Section 7 alone, spliced between its heading and the next one.
+        if os.geteuid() != 0:
+            sys.exit("bench: needs root to load BPF programs")
+        part = {"machine": machine(), "idle": measure_idle(args),
+                "idle_cmd": (f"python3 bench/run.py --only idle --runs {args.runs} --idle-seconds "
+                             f"{args.idle_seconds:g} --idle-event-seconds {args.idle_event_seconds:g}")}
+        with open(os.path.join(BUILD, "bench-idle.pickle"), "wb") as f:
+            pickle.dump(part, f)
+        with open(args.out) as f:
+            text = f.read()
+        section = "\n".join(render_idle(part)) + "\n"
+        at = text.find(idle_bench.HEADING)
+        if at < 0:
+            text = text.rstrip("\n") + "\n\n" + section
+        else:
+            nxt = text.find("\n## ", at + len(idle_bench.HEADING))
+            text = text[:at] + section + (text[nxt + 1:] if nxt >= 0 else "")
+        with open(args.out, "w") as f:
+            f.write(text)
+        print(f"wrote section 7 of {args.out}", file=sys.stderr)
         return
     if args.render_only or args.only:
         with open(args.raw, "rb") as f:
@@ -445,6 +470,8 @@ def main():
         print("stack profiling...", file=sys.stderr)
         raw["profile"] = profile_bench.measure(KSIGHT, HOT, args.runs, args.profile_seconds)
         raw["profile_date"] = raw["machine"]["date"]
+        print("at rest, low rate, per event...", file=sys.stderr)
+        raw["idle"] = measure_idle(args)
         with open(args.raw, "wb") as f:
             pickle.dump(raw, f)
     render(raw, args.out)
@@ -575,9 +602,20 @@ def render(raw, out_path):
     md.append("")
     if raw.get("profile"):
         md.extend(render_profile(raw))
+    if raw.get("idle"):
+        md.extend(render_idle(raw))
     with open(out_path, "w") as f:
         f.write("\n".join(md) + "\n")
     print(f"wrote {out_path}", file=sys.stderr)
+
+
+def measure_idle(args):
+    return idle_bench.measure(KSIGHT, Daemon, run_tool, loadgen, event_path_run, args.runs,
+                              args.idle_seconds, args.idle_event_seconds)
+
+
+def render_idle(raw):
+    return idle_bench.render(raw["idle"], raw["machine"]["date"], raw.get("idle_cmd"))
 
 
 def render_profile(raw):

@@ -309,10 +309,21 @@ int run_trace(const TraceFlags& flags) {
   // channel and queue instead of the daemon's 8 MiB ring and 16 MiB of batches.
   bool any_events = false;
   for (const auto& n : names) any_events = any_events || !probes::find_probe(n)->columns.empty();
+  // Probes whose events come at a process's pace (exec, exit, signal,
+  // tcp...) need no storm-sized ring: 1 MiB holds ~4000 exec records, many
+  // drain intervals' worth, and libbpf maps the ring twice (so it counts
+  // twice in RSS). The high-rate ones (open, syscalls: those behind the rate
+  // limit) keep the configured size.
+  bool high_rate = false;
+  for (const auto& n : names) high_rate = high_rate || probes::find_probe(n)->rate_limited;
   if (!any_events) {
     opts.channel_bytes = 64u << 10;
     opts.queue_batches = 2;
     opts.batch_bytes = 64u << 10;
+  } else if (!high_rate) {
+    opts.channel_bytes = std::min<size_t>(opts.channel_bytes, 1u << 20);
+    opts.queue_batches = std::min<size_t>(opts.queue_batches, 16);
+    opts.batch_bytes = std::min<size_t>(opts.batch_bytes, 64u << 10);
   }
 
   std::span<const std::string_view> columns;

@@ -1,6 +1,7 @@
 #include "runtime/agent.h"
 
 #include <bpf/bpf.h>
+#include <malloc.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -175,6 +176,7 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
   if (auto r = a->channel_->open_reader(a->reader_.get()); !r) return std::unexpected(r.error());
   if (auto r = a->load_probes(); !r) return std::unexpected(r.error());
   a->register_self_metrics();
+  a->shed_load_time_memory();
 
   Agent* self = a.get();
   a->started_ns_ = core::mono_ns();
@@ -191,6 +193,14 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
     self->read_loop();
   });
   return a;
+}
+
+// What loading needed and running does not: the kernel BTF the attach
+// checks parsed, and the heap libbpf's CO-RE relocation freed, given back to
+// the system so an idle agent's RSS is what it uses.
+void Agent::shed_load_time_memory() {
+  features_.release_btf();
+  ::malloc_trim(0);
 }
 
 // Sleeps in poll() with no timer while the channel is empty; a wake-up (the

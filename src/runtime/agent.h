@@ -146,6 +146,7 @@ class Agent {
   // works (`st` says why).
   std::unique_ptr<probes::Probe> load_one(const probes::ProbeSpec& spec, ProbeStatus& st);
   void register_self_metrics();
+  void shed_load_time_memory();
   void read_loop();
   void dispatch_loop();
   probes::Probe* probe_for(uint16_t id) const;

@@ -75,8 +75,9 @@ class Agent::Reader final : public bpf::RecordHandler {
     ++received_[id];  // published once per drain, not per event
     ++drained_;
     if (!batch_) batch_ = agent_.queue_->acquire();
+    drained_bytes_ += size;
     if (batch_ && !batch_->append(data, size)) {
-      flush();
+      flush(/*wake=*/false);  // the dispatcher is woken once, at the end of the drain
       batch_ = agent_.queue_->acquire();
       if (batch_ && batch_->append(data, size)) return;
     } else if (batch_) {
@@ -87,8 +88,10 @@ class Agent::Reader final : public bpf::RecordHandler {
         1, std::memory_order_relaxed);
   }
 
-  // Records seen since the last call (perf_buffer__consume reports no count).
+  // Records and bytes seen since the last call (perf_buffer__consume
+  // reports no count).
   uint64_t take_drained() { return std::exchange(drained_, 0); }
+  uint64_t take_drained_bytes() { return std::exchange(drained_bytes_, 0); }
 
   void on_lost(uint64_t count) override {
     agent_.perf_overwritten_.fetch_add(count, std::memory_order_relaxed);
@@ -96,17 +99,23 @@ class Agent::Reader final : public bpf::RecordHandler {
 
   // Hands the current batch to the dispatcher; when the queue is full its
   // records are counted as lost, by probe, and the batch is reused. Also
-  // publishes the receive counts gathered since the last flush.
-  void flush() {
+  // publishes the receive counts gathered since the last flush. With `wake`
+  // the dispatcher is woken for every batch handed over since the last wake.
+  void flush(bool wake = true) {
     for (size_t id = 0; id < kMaxProbeIds; ++id) {
       if (received_[id]) {
         agent_.received_[id].fetch_add(received_[id], std::memory_order_relaxed);
         received_[id] = 0;
       }
     }
-    if (!batch_ || batch_->empty()) return;
-    if (agent_.queue_->try_push(batch_)) {
+    if (!batch_ || batch_->empty()) {
+      if (wake && unwoken_) agent_.queue_->notify();
+      unwoken_ = unwoken_ && !wake;
+      return;
+    }
+    if (agent_.queue_->try_push(batch_, wake)) {
       batch_ = nullptr;
+      unwoken_ = !wake;
       return;
     }
     for (size_t i = 0; i < batch_->size(); ++i) {
@@ -128,6 +137,8 @@ class Agent::Reader final : public bpf::RecordHandler {
   EventBatch* batch_ = nullptr;
   std::array<uint64_t, kMaxProbeIds> received_{};
   uint64_t drained_ = 0;
+  uint64_t drained_bytes_ = 0;
+  bool unwoken_ = false;  // batches were queued without waking the dispatcher
 };
 
 Agent::Agent(const AgentOptions& opts, core::Registry& registry,
@@ -211,9 +222,13 @@ void Agent::read_loop() {
   const int drain_ms = static_cast<int>(std::max<uint64_t>(opts_.drain_interval_ms, 1));
   pollfd idle_fds[2] = {{.fd = channel_->wait_fd(), .events = POLLIN, .revents = 0},
                         {.fd = stop_event_.get(), .events = POLLIN, .revents = 0}};
-  bool flowing = false;
+  const uint64_t busy_bytes = std::max<uint64_t>(
+      static_cast<uint64_t>(static_cast<double>(channel_->bytes()) * opts_.wakeup_fill / 2), 1);
+  bool flowing = false, busy = false;
   while (!stop_reader_.load(std::memory_order_relaxed)) {
-    if (flowing) {
+    if (busy) {
+      // No wait: the last drain was heavy.
+    } else if (flowing) {
       // Only stop() may cut the interval short; the channel's own wake-ups
       // are left pending until the timed drain.
       ::poll(&idle_fds[1], 1, drain_ms);
@@ -233,6 +248,10 @@ void Agent::read_loop() {
       ::poll(&idle_fds[1], 1, drain_ms);
     }
     flowing = reader_->take_drained() > 0;
+    // A drain that found more than half the forced wake-up threshold's worth
+    // means the ring fills fast: drain again at once rather than sleep (the
+    // producers' forced wake-up is not listened for between timed drains).
+    busy = reader_->take_drained_bytes() >= busy_bytes;
     reader_->flush();
   }
   // Final drain: whatever the kernel wrote before detach is still delivered.

@@ -122,6 +122,32 @@ TEST(BatchQueue, PopOrClosedSleepsUntilWoken) {
   EXPECT_EQ(got, nullptr);
 }
 
+TEST(BatchQueue, QuietPushWakesOnlyOnNotifyOrBacklog) {
+  BatchQueue q(8, 4096, 16);
+  std::atomic<EventBatch*> got{nullptr};
+  std::thread waiter([&] { got = q.pop_or_closed(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EventBatch* b = q.acquire();
+  ASSERT_TRUE(q.try_push(b, /*wake=*/false));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(got.load(), nullptr);  // queued, but the dispatcher was left asleep
+  q.notify();
+  waiter.join();
+  EXPECT_EQ(got.load(), b);
+  // A backlog of a quarter of the queue wakes it even from quiet pushes.
+  std::thread second([&] {
+    got = nullptr;
+    got = q.pop_or_closed();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EventBatch* c = q.acquire();
+  EventBatch* d = q.acquire();
+  ASSERT_TRUE(q.try_push(c, false));
+  ASSERT_TRUE(q.try_push(d, false));  // 2 of 8 queued
+  second.join();
+  EXPECT_EQ(got.load(), c);
+}
+
 TEST(EventBatch, ReusedBatchHoldsOnlyNewRecords) {
   EventBatch b(64, 4);
   const uint64_t first = 0x1111, second = 0x2222;

@@ -610,7 +610,7 @@ def render(raw, out_path):
 
 
 def measure_idle(args):
-    return idle_bench.measure(KSIGHT, Daemon, run_tool, loadgen, event_path_run, args.runs,
+    return idle_bench.measure(KSIGHT, Daemon, run_tool, loadgen, args.runs,
                               args.idle_seconds, args.idle_event_seconds)
 
 

@@ -565,11 +565,11 @@ void Agent::stop() {
   stopped_ = true;
   stop_reader_ = true;
   const uint64_t one = 1;
-  if (::write(stop_event_.get(), &one, sizeof one) < 0)
+  if (stop_event_ && ::write(stop_event_.get(), &one, sizeof one) < 0)
     spdlog::warn("waking the reader to stop: {}", std::strerror(errno));
   if (reader_thread_.joinable()) reader_thread_.join();
   reader_done_ = true;
-  queue_->close();
+  if (queue_) queue_->close();  // null when start() failed before making it
   if (dispatcher_thread_.joinable()) dispatcher_thread_.join();
 }
 

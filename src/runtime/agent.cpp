@@ -206,6 +206,12 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
   return a;
 }
 
+void Agent::note_cgroup_map_probes() {
+  bool any = false;
+  for (const auto* spec : specs_) any = any || !spec->cgroup_maps.empty();
+  discover_periodically_.store(any, std::memory_order_relaxed);
+}
+
 // What loading needed and running does not: the kernel BTF the attach
 // checks parsed, and the heap libbpf's CO-RE relocation freed, given back to
 // the system so an idle agent's RSS is what it uses.
@@ -307,6 +313,7 @@ std::expected<void, std::string> Agent::load_probes() {
     status_.push_back(std::move(st));
   }
   if (probes_.empty()) return std::unexpected(std::string("no probe could be attached"));
+  note_cgroup_map_probes();
   return {};
 }
 
@@ -333,14 +340,20 @@ void Agent::dispatch_loop() {
     dispatcher_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
     // No timer: the dispatcher sleeps until the reader hands over a batch or
     // closes the queue, and counts as alive while it waits (health()).
+    // Except for the resolver's discovery walk: a probe that counts by
+    // cgroup in kernel maps sees containers that send no event, so their
+    // names are looked for once a second while such a probe runs.
+    const bool walk = opts_.resolver && discover_periodically_.load(std::memory_order_relaxed);
     dispatcher_waiting_.store(true, std::memory_order_relaxed);
-    EventBatch* b = queue_->pop_or_closed();
+    EventBatch* b = walk ? queue_->pop_or_closed(std::chrono::seconds(1)) : queue_->pop_or_closed();
     dispatcher_waiting_.store(false, std::memory_order_relaxed);
-    if (!b) break;
     dispatcher_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
-    // New cgroups get their names while they exist (at most once a second),
-    // walked when events come: an idle agent has no cgroup to name.
+    // New cgroups get their names while they exist (at most once a second).
     if (opts_.resolver) opts_.resolver->discover(core::mono_ns());
+    if (!b) {
+      if (queue_->closed()) break;
+      continue;
+    }
     {
       auto w = registry_.write(core::mono_ns());
       for (size_t i = 0; i < b->size(); ++i) {

@@ -147,6 +147,9 @@ class Agent {
   std::unique_ptr<probes::Probe> load_one(const probes::ProbeSpec& spec, ProbeStatus& st);
   void register_self_metrics();
   void shed_load_time_memory();
+  // Whether a running probe keeps per-cgroup kernel maps (discovery must walk
+  // on a timer, not only when events come); after every change of probes.
+  void note_cgroup_map_probes();
   void read_loop();
   void dispatch_loop();
   probes::Probe* probe_for(uint16_t id) const;
@@ -192,6 +195,7 @@ class Agent {
   std::atomic<uint64_t> dispatcher_beat_ns_{0};
   std::atomic<bool> reader_waiting_{false};
   std::atomic<bool> dispatcher_waiting_{false};
+  std::atomic<bool> discover_periodically_{false};
   bpf::Fd stop_event_;  // eventfd: stop() wakes the reader out of poll()
   uint64_t started_ns_ = 0;
   // Dead-cgroup pruning; touched only by the refresher, under the registry lock.

@@ -117,6 +117,16 @@ class BatchQueue {
     cv_.wait(lock, [&] { return count_ > 0 || closed_; });
     return count_ > 0 ? take_locked() : nullptr;
   }
+  // The same, but gives up after `timeout` (null, with closed() false).
+  EventBatch* pop_or_closed(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return count_ > 0 || closed_; });
+    return count_ > 0 ? take_locked() : nullptr;
+  }
+  bool closed() const {
+    std::lock_guard lock(mu_);
+    return closed_ && count_ == 0;
+  }
   // No more batches will come: wakes pop_or_closed() once the queue is empty.
   void close() {
     {

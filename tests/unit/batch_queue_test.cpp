@@ -102,6 +102,19 @@ TEST(BatchQueue, PopOrClosedDrainsThenEnds) {
   EXPECT_EQ(q.pop_or_closed(), nullptr);
 }
 
+TEST(BatchQueue, TimedPopOrClosedTellsTimeOutFromEnd) {
+  BatchQueue q(4, 4096, 16);
+  EXPECT_EQ(q.pop_or_closed(std::chrono::milliseconds(1)), nullptr);
+  EXPECT_FALSE(q.closed());  // timed out: go on waiting
+  EventBatch* a = q.acquire();
+  ASSERT_TRUE(q.try_push(a));
+  q.close();
+  EXPECT_FALSE(q.closed());  // one batch still to hand over
+  EXPECT_EQ(q.pop_or_closed(std::chrono::milliseconds(1)), a);
+  EXPECT_EQ(q.pop_or_closed(std::chrono::milliseconds(1)), nullptr);
+  EXPECT_TRUE(q.closed());
+}
+
 TEST(BatchQueue, PopOrClosedSleepsUntilWoken) {
   BatchQueue q(4, 4096, 16);
   EventBatch* got = reinterpret_cast<EventBatch*>(1);

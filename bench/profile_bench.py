@@ -18,6 +18,9 @@ import tempfile
 import time
 import urllib.request
 
+import rusage
+from paths import free_port
+
 
 def bpf_perf_event_progs():
     """{prog id: (name, run_time_ns, run_cnt)} of loaded perf_event programs."""
@@ -41,13 +44,14 @@ def capture(argv, seconds, count_samples, stop_with_sigint=False):
     out = tempfile.NamedTemporaryFile(delete=False)
     err = tempfile.NamedTemporaryFile(delete=False)
     t0 = time.time()
-    proc = subprocess.Popen(argv, stdout=out, stderr=err)
+    proc = rusage.spawn(argv, stdout=out, stderr=err)
     time.sleep(max(seconds - 2, 1))
     mine = {k: v for k, v in bpf_perf_event_progs().items() if k not in before}
     if stop_with_sigint:
         time.sleep(2)
         proc.send_signal(signal.SIGINT)
-    _, status, usage = os.wait4(proc.pid, 0)
+    usage = rusage.finish(proc)
+    status = usage["status"]
     wall = time.time() - t0
     for w in work:
         w.kill()
@@ -60,7 +64,7 @@ def capture(argv, seconds, count_samples, stop_with_sigint=False):
     os.unlink(err.name)
     run_ns = sum(v[1] for v in mine.values())
     runs = sum(v[2] for v in mine.values())
-    return {"cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024,
+    return {"cpu": usage["cpu"], "rss_mib": usage["rss_mib"],
             "samples": count_samples(text, errtext), "wall": wall, "status": status,
             "bpf_ns_per_sample": run_ns / runs if runs else None,
             "error": errtext[-300:] if status else ""}
@@ -78,6 +82,12 @@ def folded_total(text, _err):
 def bpftrace_total(text, _err):
     # @[kstack, ustack, comm]: COUNT
     return sum(int(m) for m in re.findall(r"\]: (\d+)$", text, re.M))
+
+
+def offcputime_total(text, _err):
+    """libbpf-tools offcputime's plain output: each stack ends with a line
+    holding only its total in microseconds."""
+    return sum(int(line) for line in (l.strip() for l in text.splitlines()) if line.isdigit())
 
 
 def perf_total(text, err):
@@ -103,8 +113,13 @@ def daemon_continuous(ksight, hz, seconds):
                 break
             except OSError:
                 time.sleep(0.1)
-        work = busy(HOT, seconds + 5)
+        work = busy(HOT, 2 * seconds + 10)
         time.sleep(1)
+        # The same daemon over the same time without a profile: what it costs
+        # anyway (its other threads, the per-process sample counts).
+        base0, t_base = proc_cpu(d.pid), time.time()
+        time.sleep(seconds)
+        baseline = (proc_cpu(d.pid) - base0) / (time.time() - t_base)
         cpu0 = proc_cpu(d.pid)
         progs0 = bpf_perf_event_progs()
         t0 = time.time()
@@ -119,6 +134,7 @@ def daemon_continuous(ksight, hz, seconds):
         rss = proc_rss_mib(d.pid)
         bpf_ns = sum(progs1[k][1] - progs0[k][1] for k in progs1 if k in progs0)
         return {"agent_cpu_share": (cpu1 - cpu0) / wall, "bpf_cpu_share": bpf_ns / 1e9 / wall,
+                "baseline_cpu_share": baseline,
                 "pprof_bytes": len(body), "rss_mib": rss, "wall": wall}
     finally:
         d.send_signal(signal.SIGTERM)
@@ -140,15 +156,6 @@ def proc_rss_mib(pid):
     return None
 
 
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 HOT = None
 
 
@@ -166,7 +173,7 @@ def measure(ksight, hot, runs, seconds=30):
          ["bpftrace", "-e", "profile:hz:99 { @[kstack, ustack, comm] = count(); } "
                             f"interval:s:{s} {{ exit(); }}"], bpftrace_total, False),
         ("perf record -F 99 -a -g + perf script",
-         ["sh", "-c", f"perf record -q -F 99 -a -g -o /tmp/ksight-bench-perf.data -- sleep {s} "
+         ["sh", "-c", f"perf record -F 99 -a -g -o /tmp/ksight-bench-perf.data -- sleep {s} "
                       "&& perf script -i /tmp/ksight-bench-perf.data > /dev/null; "
                       "rm -f /tmp/ksight-bench-perf.data"], perf_total, False),
     ]
@@ -177,12 +184,15 @@ def measure(ksight, hot, runs, seconds=30):
             continue
         results[name] = [capture(argv, seconds, counter, sigint) for _ in range(runs)]
     offcpu = {}
-    for name, argv in [("ksight trace offcpu -f folded", [ksight, "trace", "offcpu", "-f", "folded", "-d", f"{s}s"]),
-                       ("offcputime -f (libbpf-tools)", ["/usr/sbin/offcputime", "-f", s])]:
+    # Both count blocks of at least 1 ms, in microseconds.
+    for name, argv, counter in [
+            ("ksight trace offcpu -f folded", [ksight, "trace", "offcpu", "-f", "folded", "-d", f"{s}s"],
+             folded_total),
+            ("offcputime -m 1000 (libbpf-tools)", ["/usr/sbin/offcputime", "-m", "1000", s], offcputime_total)]:
         if not shutil.which(argv[0]):
             offcpu[name] = None
             continue
-        offcpu[name] = [capture(argv, seconds, folded_total) for _ in range(runs)]
+        offcpu[name] = [capture(argv, seconds, counter) for _ in range(runs)]
     continuous = [daemon_continuous(ksight, 19, seconds) for _ in range(runs)]
     subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=0"], check=False)
     return {"seconds": seconds, "cpu": results, "offcpu": offcpu, "continuous": continuous,

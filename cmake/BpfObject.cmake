@@ -1,4 +1,4 @@
-# bpf_skeleton(NAME SOURCE): compiles bpf/NAME.bpf.c with clang for the BPF target
+# bpf_skeleton(NAME [SOURCE]): compiles bpf/NAME.bpf.c (or SOURCE) with clang for the BPF target
 # and turns the object into NAME.skel.h with bpftool. The object is CO-RE: it is
 # compiled against the checked-in vmlinux.h of the target architecture, never the
 # build host's kernel headers, so one binary runs on any kernel with BTF.
@@ -20,8 +20,14 @@ endif()
 set(KSIGHT_SKEL_DIR ${CMAKE_BINARY_DIR}/skel)
 file(MAKE_DIRECTORY ${KSIGHT_SKEL_DIR})
 
+# An optional second argument names the source when it lives outside bpf/
+# (the bench-only generator, bench/burst.bpf.c).
 function(bpf_skeleton name)
-  set(src ${CMAKE_SOURCE_DIR}/bpf/${name}.bpf.c)
+  if(ARGC GREATER 1)
+    set(src ${ARGV1})
+  else()
+    set(src ${CMAKE_SOURCE_DIR}/bpf/${name}.bpf.c)
+  endif()
   set(obj ${KSIGHT_SKEL_DIR}/${name}.bpf.o)
   set(skel ${KSIGHT_SKEL_DIR}/${name}.skel.h)
   file(GLOB bpf_headers ${CMAKE_SOURCE_DIR}/bpf/include/*.h ${CMAKE_SOURCE_DIR}/include/ksight/abi/*.h)

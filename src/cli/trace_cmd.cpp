@@ -379,6 +379,8 @@ int run_trace(const TraceFlags& flags) {
   rescan();
 
   if (child) child->release();  // probes are attached: the command may exec now
+  // With --log-level info: the moment tracing starts (benchmarks time it).
+  spdlog::info("tracing: {} probe(s) attached", names.size());
 
   // Probes that aggregate in the kernel print histograms and counter tables
   // (at exit and every --interval) instead of, or besides, events.

@@ -190,6 +190,7 @@ class Registry {
   std::string overflowed_key_;
   std::vector<std::string> expanded_values_;
   std::vector<std::string_view> expanded_views_;
+  std::vector<const Series*> order_scratch_;  // collect()'s sort, reused
   friend class Writer;
 };
 

@@ -25,6 +25,11 @@ inline constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD
 void append_sanitized_utf8(std::string& out, std::string_view s);
 std::string sanitize_utf8(std::string_view s);
 
+// `s` percent-encoded for a URL query: everything but RFC 3986's unreserved
+// characters (letters, digits, - _ . ~) as %HH, so a value holding '&', '='
+// or a space stays one value.
+std::string percent_encode(std::string_view s);
+
 // Appends `s` for a terminal: control characters (C0, DEL, and C1 such as
 // U+009B, a one-character CSI for some terminals) and bytes that are not
 // valid UTF-8 become \xHH, and a backslash becomes \\, so nothing a process

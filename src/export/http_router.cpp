@@ -4,8 +4,10 @@
 #include <openssl/evp.h>
 
 #include <cstring>
+#include <exception>
 
 #include "core/clock.h"
+#include "export/otlp_http.h"
 #include "export/prometheus.h"
 
 namespace ksight::exporters {
@@ -131,6 +133,30 @@ std::optional<std::pair<std::string, std::string>> parse_basic_auth(std::string_
   return std::make_pair(decoded->substr(0, colon), decoded->substr(colon + 1));
 }
 
+bool accepts_gzip(std::string_view accept_encoding) {
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  std::string_view rest = accept_encoding;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    auto semi = item.find(';');
+    std::string_view coding = trim(item.substr(0, semi));
+    if (!iequals(coding, "gzip") && !iequals(coding, "x-gzip") && coding != "*") continue;
+    if (semi == std::string_view::npos) return true;
+    // "q=0", "q=0.0", "q=0.000": refused; any other weight accepts.
+    std::string_view param = trim(item.substr(semi + 1));
+    if (param.size() < 2 || (param[0] != 'q' && param[0] != 'Q') || param[1] != '=') return true;
+    std::string_view q = trim(param.substr(2));
+    return q.find_first_not_of("0.") != std::string_view::npos;
+  }
+  return false;
+}
+
 bool check_password(const std::string& password, const std::string& hash) {
   crypt_data data{};
   const char* out = crypt_r(password.c_str(), hash.c_str(), &data);
@@ -210,14 +236,32 @@ uint64_t HttpRouter::collects() const {
   return collects_.load();
 }
 
-std::shared_ptr<const std::string> HttpRouter::metrics_body() {
+HttpRouter::MetricsBody HttpRouter::metrics_body(bool gzip) {
   std::lock_guard lk(scrape_mu_);
   const uint64_t now = clock_();
-  if (body_ && now - body_at_ns_ < min_interval_ns_) return body_;
-  reg_.write(now).add(collects_family_, {}, 1);
-  body_ = text(prometheus_text(reg_.collect(now)));
-  body_at_ns_ = now;
-  collects_.fetch_add(1);
+  if (!body_.plain || now - body_at_ns_ >= min_interval_ns_) {
+    reg_.write(now).add(collects_family_, {}, 1);
+    auto snap = reg_.collect(now);
+    // Series come and go slowly: the last body's size, plus a little, fits
+    // the next one without growing the buffer while writing.
+    std::string out;
+    out.reserve(last_body_size_ + last_body_size_ / 16);
+    append_prometheus_text(snap, out);
+    last_body_size_ = out.size();
+    body_ = {.plain = text(std::move(out)), .gzip = nullptr};
+    body_at_ns_ = now;
+    collects_.fetch_add(1);
+  }
+  if (gzip && !body_.gzip) {
+    // Compressed once per body, whoever asks first. Level 1: scrape bodies
+    // are repetitive text, so the fastest level already saves most of the
+    // bytes, at a fraction of the default level's time.
+    try {
+      body_.gzip = text(gzip_compress(*body_.plain, 1));
+    } catch (const std::exception&) {
+      // zlib out of memory: this scraper gets the plain body.
+    }
+  }
   return body_;
 }
 
@@ -269,9 +313,17 @@ HttpResponse HttpRouter::handle(const HttpRequest& req) {
   }
   if (path == "/metrics") {
     if (auto refused = refuse_unauthorized(req.authorization)) return *refused;
-    auto body = metrics_body();
+    const bool gzip = accepts_gzip(req.accept_encoding);
+    MetricsBody body = metrics_body(gzip);
     scrapes_.fetch_add(1);
-    return {.status = 200, .content_type = kExposition, .body = std::move(body)};
+    HttpResponse res{.status = 200, .content_type = kExposition, .body = body.plain};
+    // Caches between us and the scraper must key on what it accepts.
+    res.headers.emplace_back("Vary", "Accept-Encoding");
+    if (gzip && body.gzip) {
+      res.body = body.gzip;
+      res.headers.emplace_back("Content-Encoding", "gzip");
+    }
+    return res;
   }
   if (path == "/healthz") {
     Readiness r = readiness_ ? readiness_() : Readiness{true, {}};

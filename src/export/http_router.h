@@ -7,7 +7,8 @@
 // Two defences against clients that ask too often live here:
 //  - /metrics renders at most one snapshot per `min_scrape_interval`; scrapes
 //    that arrive meanwhile (or while one is rendering) share that body, so N
-//    concurrent scrapers cost one collect, not N.
+//    concurrent scrapers cost one collect, not N. Scrapers that accept gzip
+//    (Prometheus does) share one compressed copy of that body as well.
 //  - basic-auth verdicts are cached per presented credential (by its SHA-256,
 //    bounded), so a client repeating a credential costs one bcrypt, not one
 //    per request; bcrypt itself runs one at a time.
@@ -41,8 +42,13 @@ struct Readiness {
 struct HttpRequest {
   std::string_view method;
   std::string_view path;
-  std::string_view authorization;  // the Authorization header; empty when absent
+  std::string_view authorization;    // the Authorization header; empty when absent
+  std::string_view accept_encoding;  // the Accept-Encoding header; empty when absent
 };
+
+// Whether an Accept-Encoding header ("gzip, deflate", "gzip;q=0.5") accepts
+// gzip: listed (or "*"), with a nonzero q.
+bool accepts_gzip(std::string_view accept_encoding);
 
 struct HttpResponse {
   unsigned status = 200;
@@ -122,7 +128,12 @@ class HttpRouter {
   uint64_t collects() const;  // snapshots actually rendered
 
  private:
-  std::shared_ptr<const std::string> metrics_body();
+  struct MetricsBody {
+    std::shared_ptr<const std::string> plain;
+    std::shared_ptr<const std::string> gzip;  // null until a scraper asks for it
+  };
+  // The body of the current interval; its gzip copy made first when `gzip`.
+  MetricsBody metrics_body(bool gzip);
   HttpResponse profile(std::string_view path);
   std::optional<HttpResponse> refuse_unauthorized(std::string_view authorization);
 
@@ -135,8 +146,9 @@ class HttpRouter {
   ProfileHandler profile_handler_;
 
   mutable std::mutex scrape_mu_;  // held while rendering: concurrent scrapes wait and share
-  std::shared_ptr<const std::string> body_;
+  MetricsBody body_;
   uint64_t body_at_ns_ = 0;
+  size_t last_body_size_ = 0;  // what the next render reserves
   std::atomic<uint64_t> scrapes_{0};
   std::atomic<uint64_t> collects_{0};
 };

@@ -2,24 +2,18 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
+#include "core/text.h"
 #include "export/json_text.h"
 #include "version.h"
 
 namespace ksight::exporters {
 
 namespace {
-
-using nlohmann::json;
-
-json attributes(const std::vector<std::pair<std::string, std::string>>& kv) {
-  json out = json::array();
-  for (const auto& [k, v] : kv) out.push_back({{"key", k}, {"value", {{"stringValue", v}}}});
-  return out;
-}
 
 struct IdentityName {
   std::string_view label;
@@ -36,28 +30,202 @@ constexpr IdentityName kIdentityNames[] = {
     {"runtime", "container.runtime"},
 };
 
-json series_attributes(const core::MetricDesc& d, const core::SeriesSnapshot& s) {
-  json out = json::array();
-  std::string_view kind;
-  for (size_t i = 0; i < d.label_names.size() && i < s.labels.size(); ++i) {
-    if (d.label_names[i] == "workload_kind") kind = s.labels[i];
+// The metrics document is written as text, with no DOM in between, in the
+// bytes nlohmann::json::dump() wrote for it before (its objects are ordered
+// maps, hence the alphabetical keys below; tests/unit/otlp_json_test.cpp
+// holds that encoder as the reference).
+
+// A quoted string as dump() writes it: \b \t \n \f \r \" \\ short, other
+// control bytes as \u00xx, everything else verbatim. Label values are valid
+// UTF-8 (the registry sanitizes them); anything else gets U+FFFD per bad byte.
+void append_string(std::string& out, std::string_view s) {
+  std::string sanitized;
+  if (!core::is_valid_utf8(s)) {
+    sanitized = core::sanitize_utf8(s);
+    s = sanitized;
   }
-  for (size_t i = 0; i < d.label_names.size() && i < s.labels.size(); ++i) {
-    std::string key = otel_attribute_name(d.label_names[i], kind);
+  out.push_back('"');
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xf]);
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+// A double as dump() writes it. Integers below 1e15 (at most 15 digits,
+// where dump() writes digits and ".0") are written here; every other value
+// goes through nlohmann itself, so its shortest-digits algorithm decides.
+void append_double(std::string& out, double v) {
+  if (std::fabs(v) < 1e15 && v == std::trunc(v) && !(v == 0 && std::signbit(v))) {
+    append_number(out, static_cast<int64_t>(v));
+    out += ".0";
+    return;
+  }
+  out += nlohmann::json(v).dump();
+}
+
+// "123": OTLP/JSON's 64-bit integers are decimal strings.
+void append_quoted(std::string& out, uint64_t v) {
+  out.push_back('"');
+  append_number(out, v);
+  out.push_back('"');
+}
+
+void append_attributes(std::string& out,
+                       const std::vector<std::pair<std::string, std::string>>& kv) {
+  out.push_back('[');
+  for (size_t i = 0; i < kv.size(); ++i) {
+    if (i) out.push_back(',');
+    out += "{\"key\":";
+    append_string(out, kv[i].first);
+    out += ",\"value\":{\"stringValue\":";
+    append_string(out, kv[i].second);
+    out += "}}";
+  }
+  out.push_back(']');
+}
+
+// One family's label names as attribute keys, with what the semantic
+// conventions make of them; `workload` depends on each series' kind.
+struct AttributeKeys {
+  std::vector<std::string> keys;  // quoted, escaped; empty for `workload`
+  std::vector<bool> identity;     // renamed: left out when the value is empty
+  int workload = -1;              // where `workload` is
+  int workload_kind = -1;         // where `workload_kind` is
+};
+
+AttributeKeys attribute_keys(const core::MetricDesc& d) {
+  AttributeKeys k;
+  for (size_t i = 0; i < d.label_names.size(); ++i) {
+    const std::string& name = d.label_names[i];
+    if (name == "workload_kind") k.workload_kind = static_cast<int>(i);
+    std::string key = otel_attribute_name(name, {});
+    k.identity.push_back(key != name || name == "workload");
+    k.keys.emplace_back();
+    if (name == "workload") {
+      k.workload = static_cast<int>(i);
+    } else {
+      append_string(k.keys.back(), key);
+    }
+  }
+  return k;
+}
+
+void append_series_attributes(std::string& out, const core::MetricDesc& d,
+                              const AttributeKeys& keys, const core::SeriesSnapshot& s) {
+  const size_t n = std::min(d.label_names.size(), s.labels.size());
+  out.push_back('[');
+  bool first = true;
+  for (size_t i = 0; i < n; ++i) {
     // An identity label without a value (no pod outside Kubernetes) is left
     // out, as Prometheus leaves out empty labels.
-    if (key != d.label_names[i] && s.labels[i].empty()) continue;
-    out.push_back({{"key", std::move(key)}, {"value", {{"stringValue", s.labels[i]}}}});
+    if (keys.identity[i] && s.labels[i].empty()) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    out += "{\"key\":";
+    if (static_cast<int>(i) == keys.workload) {
+      std::string_view kind;
+      if (keys.workload_kind >= 0 && static_cast<size_t>(keys.workload_kind) < n)
+        kind = s.labels[static_cast<size_t>(keys.workload_kind)];
+      append_string(out, otel_attribute_name(d.label_names[i], kind));
+    } else {
+      out += keys.keys[i];
+    }
+    out += ",\"value\":{\"stringValue\":";
+    append_string(out, s.labels[i]);
+    out += "}}";
   }
-  return out;
+  out.push_back(']');
 }
 
 // UCUM units, from the Prometheus base-unit suffix.
-std::string unit_of(const std::string& name) {
+std::string_view unit_of(const std::string& name) {
   auto has = [&](std::string_view suffix) { return name.find(suffix) != std::string::npos; };
   if (has("_seconds")) return "s";
   if (has("_bytes")) return "By";
   return "1";
+}
+
+void append_data_points(std::string& out, const core::FamilySnapshot& fam, std::string_view now) {
+  const core::MetricDesc& d = *fam.desc;
+  const AttributeKeys keys = attribute_keys(d);
+  const bool histogram = d.kind == core::MetricKind::histogram;
+  std::string bounds;  // the same for every point of the family
+  if (histogram) {
+    bounds.push_back('[');
+    for (size_t i = 0; i < d.bounds.size(); ++i) {
+      if (i) bounds.push_back(',');
+      append_double(bounds, d.bounds[i]);
+    }
+    bounds.push_back(']');
+  }
+  out += "\"dataPoints\":[";
+  for (size_t p = 0; p < fam.series.size(); ++p) {
+    const core::SeriesSnapshot& s = fam.series[p];
+    if (p) out.push_back(',');
+    out.push_back('{');
+    if (!histogram) {
+      out += "\"asDouble\":";
+      append_double(out, s.value);
+      out.push_back(',');
+    }
+    out += "\"attributes\":";
+    append_series_attributes(out, d, keys, s);
+    if (histogram) {
+      out += ",\"bucketCounts\":[";
+      for (size_t i = 0; i < s.buckets.size(); ++i) {
+        if (i) out.push_back(',');
+        append_quoted(out, s.buckets[i]);
+      }
+      out += "],\"count\":";
+      append_quoted(out, s.count);
+      out += ",\"explicitBounds\":";
+      out += bounds;
+    }
+    out += ",\"startTimeUnixNano\":";
+    append_quoted(out, core::mono_to_unix_ns(s.start_mono_ns));
+    if (histogram) {
+      out += ",\"sum\":";
+      append_double(out, s.sum);
+    }
+    out += ",\"timeUnixNano\":";
+    out += now;
+    out.push_back('}');
+  }
+  out.push_back(']');
 }
 
 }  // namespace
@@ -68,54 +236,59 @@ OtlpResource OtlpResource::for_this_host() {
   return {{{"service.name", "ksight"}, {"service.version", KSIGHT_VERSION}, {"host.name", host}}};
 }
 
-std::string otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
-                              const OtlpResource& resource, uint64_t now_unix_ns) {
-  json metrics = json::array();
-  const std::string now = std::to_string(now_unix_ns);
+void append_otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
+                              const OtlpResource& resource, uint64_t now_unix_ns,
+                              std::string& out) {
+  std::string now;
+  append_quoted(now, now_unix_ns);
+  out += "{\"resourceMetrics\":[{\"resource\":{\"attributes\":";
+  append_attributes(out, resource.attributes);
+  out += "},\"scopeMetrics\":[{\"metrics\":[";
+  bool first = true;
   for (const auto& fam : families) {
     if (fam.series.empty()) continue;
     const core::MetricDesc& d = *fam.desc;
-    json points = json::array();
-    for (const auto& s : fam.series) {
-      json p = {{"attributes", series_attributes(d, s)},
-                {"startTimeUnixNano", std::to_string(core::mono_to_unix_ns(s.start_mono_ns))},
-                {"timeUnixNano", now}};
-      if (d.kind == core::MetricKind::histogram) {
-        json counts = json::array();
-        for (auto c : s.buckets) counts.push_back(std::to_string(c));
-        p["count"] = std::to_string(s.count);
-        p["sum"] = s.sum;
-        p["bucketCounts"] = std::move(counts);
-        p["explicitBounds"] = d.bounds;
-      } else {
-        p["asDouble"] = s.value;
-      }
-      points.push_back(std::move(p));
-    }
-    json m = {{"name", d.name}, {"description", d.help}, {"unit", unit_of(d.name)}};
+    if (!first) out.push_back(',');
+    first = false;
+    out += "{\"description\":";
+    append_string(out, d.help);
     switch (d.kind) {
       case core::MetricKind::counter:
+        out += ",\"name\":";
+        append_string(out, d.name);
         // aggregationTemporality 2 = AGGREGATION_TEMPORALITY_CUMULATIVE
-        m["sum"] = {{"aggregationTemporality", 2}, {"isMonotonic", true}, {"dataPoints", points}};
+        out += ",\"sum\":{\"aggregationTemporality\":2,";
+        append_data_points(out, fam, now);
+        out += ",\"isMonotonic\":true}";
         break;
       case core::MetricKind::gauge:
-        m["gauge"] = {{"dataPoints", points}};
-        break;
       case core::MetricKind::histogram:
-        m["histogram"] = {{"aggregationTemporality", 2}, {"dataPoints", points}};
+        out += d.kind == core::MetricKind::gauge ? ",\"gauge\":{"
+                                                 : ",\"histogram\":{\"aggregationTemporality\":2,";
+        append_data_points(out, fam, now);
+        out += "},\"name\":";
+        append_string(out, d.name);
         break;
     }
-    metrics.push_back(std::move(m));
+    out += ",\"unit\":\"";
+    out += unit_of(d.name);
+    out += "\"}";
   }
-  json doc = {
-      {"resourceMetrics",
-       json::array({{{"resource", {{"attributes", attributes(resource.attributes)}}},
-                     {"scopeMetrics",
-                      json::array({{{"scope", {{"name", "ksight"}, {"version", KSIGHT_VERSION}}},
-                                    {"metrics", std::move(metrics)}}})}}})}};
-  // Label values are sanitized by the registry; replacing here too means a
-  // string from anywhere else can never make dump() throw.
-  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+  out += "],\"scope\":{\"name\":\"ksight\",\"version\":";
+  append_string(out, KSIGHT_VERSION);
+  out += "}}]}]}";
+}
+
+std::string otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
+                              const OtlpResource& resource, uint64_t now_unix_ns) {
+  // Roughly what a point with a few labels takes, so a large export is
+  // written without growing (and copying) the buffer again and again.
+  size_t points = 0;
+  for (const auto& fam : families) points += fam.series.size();
+  std::string out;
+  out.reserve(1024 + points * 256);
+  append_otlp_metrics_json(families, resource, now_unix_ns, out);
+  return out;
 }
 
 std::string otel_attribute_name(std::string_view label, std::string_view workload_kind) {
@@ -216,8 +389,7 @@ std::string OtlpLogBuffer::take_json(const OtlpResource& resource) {
     records_.reserve(records.capacity());
   }
   std::string out = "{\"resourceLogs\":[{\"resource\":{\"attributes\":";
-  out += attributes(resource.attributes)
-             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  append_attributes(out, resource.attributes);
   out += "},\"scopeLogs\":[{\"scope\":{\"name\":\"ksight\",\"version\":\"" KSIGHT_VERSION
          "\"},\"logRecords\":[";
   out += records;

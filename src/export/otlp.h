@@ -31,6 +31,9 @@ std::string otel_attribute_name(std::string_view label, std::string_view workloa
 
 std::string otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
                               const OtlpResource& resource, uint64_t now_unix_ns);
+// The same, appended to `out` (a buffer the caller reuses).
+void append_otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
+                              const OtlpResource& resource, uint64_t now_unix_ns, std::string& out);
 
 // Collects events as OTLP log records between two exports, up to a byte
 // bound; records past it are dropped and counted.

@@ -80,7 +80,7 @@ class OtlpHttpExporter {
 // percent-decoding values.
 std::vector<std::pair<std::string, std::string>> parse_otel_pairs(std::string_view text);
 
-// gzip (RFC 1952) of `data`.
-std::string gzip_compress(std::string_view data);
+// gzip (RFC 1952) of `data`, at zlib's `level` (-1: zlib's default, 6).
+std::string gzip_compress(std::string_view data, int level = -1);
 
 }  // namespace ksight::exporters

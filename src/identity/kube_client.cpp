@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cctype>
 
+#include "core/text.h"
 #include "version.h"
 
 namespace ksight::identity {
@@ -117,18 +118,7 @@ struct KubeClient::Impl {
 };
 
 std::string url_query_escape(std::string_view value) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
+  return core::percent_encode(value);
 }
 
 std::expected<std::unique_ptr<KubeClient>, std::string> KubeClient::create(KubeConfig cfg) {

@@ -22,19 +22,27 @@ inline size_t possible_cpus() {
 // Value per possible CPU. With erase, each key is deleted once read, so the
 // map only ever holds what happened since the last read (the caller adds the
 // values up instead of setting them).
-template <class Key, class Value, class Fn>
-void for_each_percpu(bpf_map* map, Fn&& fn, bool erase = false) {
-  if (!map) return;
-  std::vector<Value> values(possible_cpus());
+// Every key of a map. Collected before anything is deleted: deleting while
+// walking restarts the walk.
+template <class Key>
+std::vector<Key> map_keys(bpf_map* map) {
   std::vector<Key> keys;
   Key key{}, next{};
   const Key* prev = nullptr;
-  // Collect the keys first: deleting while walking restarts the walk.
   while (bpf_map__get_next_key(map, prev, &next, sizeof(Key)) == 0) {
     keys.push_back(next);
     key = next;
     prev = &key;
   }
+  return keys;
+}
+
+template <class Key, class Value, class Fn>
+void for_each_percpu(bpf_map* map, Fn&& fn, bool erase = false) {
+  if (!map) return;
+  std::vector<Value> values(possible_cpus());
+  // Collect the keys first: deleting while walking restarts the walk.
+  const std::vector<Key> keys = map_keys<Key>(map);
   for (const Key& k : keys) {
     if (erase) {
       // Read then delete: a sample that lands in between is lost, a few per

@@ -13,6 +13,7 @@
 #include "ksight/abi/offcpu.h"
 #include "ksight/abi/stacks.h"
 #include "probes/decode.h"
+#include "probes/kernel_maps.h"
 #include "probes/loaded_object.h"
 
 namespace ksight::probes {
@@ -21,21 +22,6 @@ namespace {
 
 constexpr const char* kStackMaps[] = {"ksight_stacks0", "ksight_stacks1"};
 constexpr const char* kCountMaps[] = {"ksight_stack_counts0", "ksight_stack_counts1"};
-
-// Every key of a map. Collected before anything is deleted: deleting while
-// walking restarts the walk.
-template <class Key>
-std::vector<Key> map_keys(bpf_map* map) {
-  std::vector<Key> keys;
-  Key key{}, next{};
-  const Key* prev = nullptr;
-  while (bpf_map__get_next_key(map, prev, &next, sizeof(Key)) == 0) {
-    keys.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  return keys;
-}
 
 std::string errno_text(const char* what) {
   return std::string(what) + ": " + std::strerror(errno);

@@ -24,10 +24,10 @@ struct RawStack {
 // One symbolized frame. Never a bare address: a frame whose function is
 // unknown still names its module and the offset in it.
 struct Frame {
-  std::string function;  // demangled; empty when no symbol covers the address
-  std::string module;    // file path, "[kernel.kallsyms]" or "[module_name]"
-  std::string build_id;  // lower-case hex of the ELF build id; empty when none
-  uint64_t address = 0;  // the sampled address in the process (or kernel)
+  std::string function;        // demangled; empty when no symbol covers the address
+  std::string module;          // file path, "[kernel.kallsyms]" or "[module_name]"
+  std::string build_id;        // lower-case hex of the ELF build id; empty when none
+  uint64_t address = 0;        // the sampled address in the process (or kernel)
   uint64_t module_offset = 0;  // the address relative to the module's load
   bool kernel = false;
   // "function", or "module+0x1f4" (basename of the module) when unknown.

@@ -11,11 +11,11 @@
 #include <optional>
 #include <sstream>
 
+#include "core/unique_fd.h"
 #include "profile/elf_symbols.h"
 #include "profile/kernel_symbols.h"
 #include "profile/lru_cache.h"
 #include "profile/process_maps.h"
-#include "profile/unique_fd.h"
 
 namespace ksight::profile {
 
@@ -82,7 +82,7 @@ struct Symbolizer::State {
   mutable std::mutex mutex;
   Stats stats;
 
-  UniqueFd kallsyms;
+  core::UniqueFd kallsyms;
   std::optional<KernelSymbols> kernel;
   size_t modules_hash = 0;
   Clock::time_point modules_checked_at;
@@ -120,15 +120,15 @@ std::shared_ptr<const ElfSymbols> Symbolizer::State::symbols_of(uint32_t pid, co
   // container's /usr/lib is not the host's). O_NONBLOCK: a hostile process
   // may map a path that is now a FIFO; open must not wait for a writer.
   constexpr int kFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
-  UniqueFd fd;
-  if (!m.deleted) fd = UniqueFd(::open((proc + "/root" + m.path).c_str(), kFlags));
+  core::UniqueFd fd;
+  if (!m.deleted) fd = core::UniqueFd(::open((proc + "/root" + m.path).c_str(), kFlags));
   if (!fd) {
     // Deleted or replaced files and memfds: the mapped file itself
     // (CAP_SYS_ADMIN).
     char range[48];
     std::snprintf(range, sizeof(range), "/map_files/%llx-%llx",
                   static_cast<unsigned long long>(m.start), static_cast<unsigned long long>(m.end));
-    fd = UniqueFd(::open((proc + range).c_str(), kFlags));
+    fd = core::UniqueFd(::open((proc + range).c_str(), kFlags));
   }
   struct stat st;
   if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -17,6 +17,7 @@
 
 #include "harness.h"
 #include "probes/probe.h"
+#include "runtime/cgroup.h"
 
 namespace ksight::test {
 namespace {
@@ -231,35 +232,41 @@ TEST(Fault, EventFloodOnEveryProbeBlocksNothingAndEveryLossIsCounted) {
   EXPECT_LT(Clock::now() - t0, 10s);
 }
 
-// Forks `n` children that each name themselves `prefix<i>` and exit; the
-// first `cgroups` of them first move into a cgroup of their own under `root`.
+// One process named `name` that exits at once, first moving itself into the
+// cgroup whose cgroup.procs is `procs` (when not null): vfork, so it costs no
+// page-table copy of this (large) test binary. Apart so that no local of the
+// caller's loop lives across the vfork (-Wclobbered).
+__attribute__((noinline)) pid_t vfork_named(const char* name, const char* procs) {
+  pid_t pid = ::vfork();
+  if (pid == 0) {
+    // Writing 0 to cgroup.procs moves the writer.
+    if (procs) {
+      int fd = ::open(procs, O_WRONLY);
+      if (fd < 0 || ::write(fd, "0", 1) != 1) _exit(1);
+      ::close(fd);
+    }
+    ::prctl(PR_SET_NAME, name);
+    _exit(0);
+  }
+  return pid;
+}
+
+// `n` processes that each name themselves `prefix<i>` and exit; the first
+// `cgroups` of them first move into a cgroup of their own under `root`.
+// 100 000 of them take seconds, not the minutes fork() took.
 void spawn_named(const std::string& prefix, int n, const std::string& root, int cgroups) {
-  // vfork: the child shares our memory until it exits, so a process costs no
-  // page-table copy of this (large) test binary: 100 000 of them take seconds,
-  // not minutes. The child only makes syscalls on strings made beforehand.
   for (int i = 0; i < n; ++i) {
     const std::string name = prefix + std::to_string(i);
-    std::string procs;
+    std::string cg, procs;
     if (i < cgroups) {
-      const std::string cg = root + "/c" + std::to_string(i);
+      cg = root + "/c" + std::to_string(i);
       ASSERT_EQ(::mkdir(cg.c_str(), 0755), 0) << cg << ": " << std::strerror(errno);
       procs = cg + "/cgroup.procs";
     }
-    pid_t pid = ::vfork();
+    pid_t pid = vfork_named(name.c_str(), procs.empty() ? nullptr : procs.c_str());
     ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      // Writing 0 to cgroup.procs moves the writer: into its own cgroup
-      // before it takes its name and exits.
-      if (!procs.empty()) {
-        int fd = ::open(procs.c_str(), O_WRONLY);
-        if (fd < 0 || ::write(fd, "0", 1) != 1) _exit(1);
-        ::close(fd);
-      }
-      ::prctl(PR_SET_NAME, name.c_str());
-      _exit(0);
-    }
     ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);
-    if (!procs.empty()) ::rmdir(procs.substr(0, procs.rfind('/')).c_str());
+    if (!cg.empty()) ::rmdir(cg.c_str());
   }
 }
 
@@ -268,21 +275,30 @@ TEST(Fault, CardinalityBombStaysUnderItsMemoryBoundAndCountsTheOverflow) {
   TempDir dir;
   Daemon d(dir, {"--probes", "exec,exit,runqlat"}, false);
   ASSERT_TRUE(d.wait_ready({"exec", "exit", "runqlat"})) << d.log();
-  std::string root = "/sys/fs/cgroup/ksight-bomb-" + std::to_string(::getpid());
+  // On the cgroup v2 hierarchy, wherever it is mounted (on a hybrid host
+  // /sys/fs/cgroup itself is a tmpfs where mkdir makes a plain directory).
+  std::string root = runtime::cgroup2_mount() + "/ksight-bomb-" + std::to_string(::getpid());
   ASSERT_EQ(::mkdir(root.c_str(), 0755), 0) << root << ": " << std::strerror(errno);
   auto t0 = Clock::now();
   // 100 000 unique command names, the first 10 000 each in a cgroup of its own.
   spawn_named("bomb", 100'000, root, 10'000);
   ::rmdir(root.c_str());
   double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  // Every name is accounted for: kept in a series, folded into the overflow
+  // series, or an exit the agent could not take in that fast (counted lost).
   std::string text;
+  double overflowed = 0, lost = 0;
   ASSERT_TRUE(eventually(
       [&] {
         text = d.scrape();
-        return metric(text, "ksight_series_overflow_total{metric=\"ksight_process_exits_total\"}")
-                   .value_or(0) > 0;
+        overflowed =
+            metric(text, "ksight_series_overflow_total{metric=\"ksight_process_exits_total\"}")
+                .value_or(0);
+        lost = metric_sum(text, "ksight_events_lost_total", {"probe=\"exit\""});
+        return overflowed + lost >= 98'000;
       },
-      20s))
+      30s))
+      << overflowed << " overflowed + " << lost << " lost\n"
       << text.substr(0, 4000);
   double rss = metric(text, "ksight_agent_resident_memory_bytes").value_or(1e12);
   // The stated bound (docs/reliability.md): 128 MiB, three times that under
@@ -297,13 +313,10 @@ TEST(Fault, CardinalityBombStaysUnderItsMemoryBoundAndCountsTheOverflow) {
   EXPECT_LE(series_of(text, "ksight_process_exits_total"), 2001u);
   EXPECT_LE(series_of(text, "ksight_process_execs_total"), 2001u);
   EXPECT_LE(series_of(text, "ksight_runqueue_latency_seconds_count"), 2001u);
-  double overflowed =
-      metric(text, "ksight_series_overflow_total{metric=\"ksight_process_exits_total\"}")
-          .value_or(0);
-  EXPECT_GT(overflowed, 90'000) << "most of the 100 000 names were folded and counted";
+  EXPECT_GT(overflowed, 50'000) << "most of the 100 000 names were folded and counted";
   std::cout << "cardinality bomb (" << took << " s): rss " << rss / (1024 * 1024) << " MiB, "
             << series_of(text, "ksight_process_exits_total") << " exit series, " << overflowed
-            << " overflowed updates\n";
+            << " overflowed updates, " << lost << " exits lost (counted)\n";
   ASSERT_EQ(d.stop(), 0);
 }
 

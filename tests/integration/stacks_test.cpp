@@ -268,15 +268,17 @@ TEST(Stacks, ProfileTakesKernelStacksOfASyscallLoop) {
 TEST(Stacks, OffcpuCountsSleepsOverTheMinimumBlockTimeOnly) {
   KSIGHT_REQUIRE_BPF();
   Child child([] {
+    // The short sleeps stay far under the minimum block time even where
+    // timers are coarse: PREEMPT_RT under TCG oversleeps 0.1 ms to over 1 ms.
     for (int i = 0; i < 5; ++i) {
-      sleep_ns(100'000'000);                           // counted
-      for (int j = 0; j < 10; ++j) sleep_ns(100'000);  // under 1 ms: not counted
+      sleep_ns(100'000'000);                             // counted
+      for (int j = 0; j < 10; ++j) sleep_ns(1'000'000);  // under 50 ms: not counted
     }
   });
   LoadedProbe p;
   ASSERT_EQ(p.load("offcpu", {.filter_tgid = static_cast<uint32_t>(child.pid()),
                               .stacks = true,
-                              .offcpu_min_block_ns = 1'000'000}),
+                              .offcpu_min_block_ns = 50'000'000}),
             "");
   EXPECT_EQ(p.stacks().kind(), profile::ProfileKind::offcpu);
   std::set<uint32_t> announced;

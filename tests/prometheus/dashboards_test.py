@@ -261,7 +261,13 @@ def main():
           % api.server_address[1])
 
     port_a, port_b, port_p = free_port(), free_port(), free_port()
-    a = start("ksight-a", [args.ksight, "run", "--listen", "127.0.0.1:%d" % port_a,
+    # A's collector is down. Retries 1 s apart keep its retry counter moving
+    # in every scrape, so KsightOtlpExportFailing's rate() is above 0 however
+    # late the rules are checked; with the default backoff (1, 2, 4, 8 s...)
+    # it could stand still across the check.
+    write(os.path.join(tmp, "a.yaml"), "otlp:\n  max_backoff: 1s\n")
+    a = start("ksight-a", [args.ksight, "run", "--config", os.path.join(tmp, "a.yaml"),
+                           "--listen", "127.0.0.1:%d" % port_a,
                            "--probes", "exec,exit,oomkill,signal,open,runqlat,syscalls,profile,"
                            "tcp,tcpretrans,tcpreset,tcprtt,netdrop",
                            "--kubeconfig", kubeconfig, "--node-name", NODE,

@@ -3,6 +3,7 @@
 #include "export/http_router.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -99,6 +100,76 @@ TEST(HttpRouter, ScrapesWithinTheIntervalShareOneCollect) {
   auto m = r.handle({.method = "GET", .path = "/metrics"});
   EXPECT_EQ(r.collects(), 2u);
   EXPECT_NE(m.body->find("ksight_scrape_collects_total 2"), std::string::npos) << *m.body;
+}
+
+std::string gunzip(const std::string& in) {
+  z_stream zs{};
+  EXPECT_EQ(inflateInit2(&zs, 15 + 16), Z_OK);  // gzip wrapper only
+  std::string out(in.size() * 50 + 1024, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+  inflateEnd(&zs);
+  out.resize(zs.total_out);
+  return out;
+}
+
+std::string header(const HttpResponse& r, std::string_view name) {
+  for (const auto& [k, v] : r.headers)
+    if (k == name) return v;
+  return {};
+}
+
+TEST(HttpRouter, GzipWhenAcceptedCompressedOncePerInterval) {
+  core::Registry reg;
+  auto id = reg.add({.name = "ksight_t_total", .help = "T.", .label_names = {"comm"}});
+  {
+    auto w = reg.write(1);
+    for (int i = 0; i < 500; ++i) w.add(id, {"comm" + std::to_string(i)}, i);
+  }
+  uint64_t now = 1'000'000'000;
+  HttpRouter r(reg, {}, {}, 1'000'000'000, [&] { return now; });
+  auto plain = r.handle({.method = "GET", .path = "/metrics"});
+  EXPECT_EQ(header(plain, "Content-Encoding"), "");
+  EXPECT_EQ(header(plain, "Vary"), "Accept-Encoding");
+  auto gz1 =
+      r.handle({.method = "GET", .path = "/metrics", .accept_encoding = "deflate, gzip;q=0.8"});
+  auto gz2 = r.handle({.method = "GET", .path = "/metrics", .accept_encoding = "GZIP"});
+  EXPECT_EQ(header(gz1, "Content-Encoding"), "gzip");
+  EXPECT_EQ(gunzip(*gz1.body), *plain.body);
+  EXPECT_LT(gz1.body->size(), plain.body->size() / 4);
+  // The second scraper shares the first one's compressed copy.
+  EXPECT_EQ(gz1.body.get(), gz2.body.get());
+  EXPECT_EQ(r.collects(), 1u);
+  // A new interval: a new body, compressed again, still the plain one inside.
+  now += 1'000'000'000;
+  auto gz3 = r.handle({.method = "GET", .path = "/metrics", .accept_encoding = "gzip"});
+  EXPECT_EQ(r.collects(), 2u);
+  EXPECT_NE(gz3.body.get(), gz1.body.get());
+  auto plain2 = r.handle({.method = "GET", .path = "/metrics"});
+  EXPECT_EQ(gunzip(*gz3.body), *plain2.body);
+  EXPECT_NE(plain2.body->find("ksight_scrape_collects_total 2"), std::string::npos);
+  // Refused explicitly: plain.
+  auto refused = r.handle({.method = "GET", .path = "/metrics", .accept_encoding = "gzip;q=0"});
+  EXPECT_EQ(header(refused, "Content-Encoding"), "");
+  EXPECT_EQ(refused.body.get(), plain2.body.get());
+}
+
+TEST(HttpRouter, ParsesAcceptEncoding) {
+  EXPECT_TRUE(accepts_gzip("gzip"));
+  EXPECT_TRUE(accepts_gzip("gzip, deflate, br"));
+  EXPECT_TRUE(accepts_gzip("br ,  GZip ; q=0.5"));
+  EXPECT_TRUE(accepts_gzip("x-gzip"));
+  EXPECT_TRUE(accepts_gzip("*"));
+  EXPECT_TRUE(accepts_gzip("gzip;q=1"));
+  EXPECT_FALSE(accepts_gzip(""));
+  EXPECT_FALSE(accepts_gzip("identity"));
+  EXPECT_FALSE(accepts_gzip("deflate, br"));
+  EXPECT_FALSE(accepts_gzip("gzip;q=0"));
+  EXPECT_FALSE(accepts_gzip("gzip; q=0.000"));
+  EXPECT_FALSE(accepts_gzip("gzipx"));
 }
 
 TEST(HttpRouter, ConcurrentSlowCollectsRunOncePerInterval) {

@@ -84,5 +84,12 @@ TEST(Utf8, LabelValuesAreSanitizedOnceForEveryExporter) {
   EXPECT_NO_THROW(exporters::otlp_metrics_json(snap, bad, 1));
 }
 
+TEST(Text, PercentEncodeKeepsOnlyUnreservedCharacters) {
+  EXPECT_EQ(percent_encode("spec.nodeName=node-1"), "spec.nodeName%3Dnode-1");
+  EXPECT_EQ(percent_encode("a b&c/\xc3\xa9~_"), "a%20b%26c%2F%C3%A9~_");
+  EXPECT_EQ(percent_encode(std::string_view("\0\xff", 2)), "%00%FF");
+  EXPECT_EQ(percent_encode(""), "");
+}
+
 }  // namespace
 }  // namespace ksight::core

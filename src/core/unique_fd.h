@@ -1,11 +1,11 @@
 #pragma once
-// A move-only file descriptor for the symbolizer, which must not depend on
-// libbpf (bpf::Fd lives beside the libbpf wrappers and includes libbpf.h).
+// A move-only file descriptor: closed when its owner goes. Here, with no
+// libbpf include, so the symbolizer can use it; bpf::Fd is the same class.
 #include <unistd.h>
 
 #include <utility>
 
-namespace ksight::profile {
+namespace ksight::core {
 
 class UniqueFd {
  public:
@@ -34,4 +34,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace ksight::profile
+}  // namespace ksight::core

@@ -25,6 +25,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import profile_bench  # noqa: E402  (section 5: stack profiling)
+import idle_bench  # noqa: E402  (section 7: at rest, low rate and per event)
 import rusage  # noqa: E402  (CPU and peak RSS of each tool)
 import burst_bench  # noqa: E402  (section 8: bursts from inside the kernel)
 import peers_bench  # noqa: E402  (section 9: every probe against its peer)
@@ -383,7 +384,9 @@ def main():
     ap.add_argument("--render-only", action="store_true", help="re-render the report from --raw")
     ap.add_argument("--profile-seconds", type=int, default=30,
                     help="length of each stack profiling capture (section 5)")
-    ap.add_argument("--only", choices=["runqlat", "profile", "export", "burst", "peers_all"],
+    ap.add_argument("--idle-event-seconds", type=float, default=60,
+                    help="length of the 1 M events/s per-event run (section 7)")
+    ap.add_argument("--only", choices=["runqlat", "profile", "export", "idle", "burst", "peers_all"],
                     help="rerun one section into the existing --raw, then render")
     args = ap.parse_args()
 
@@ -443,6 +446,28 @@ def main():
             f.write(text)
         print(f"wrote section 6 of {args.out}", file=sys.stderr)
         return
+    if args.only == "idle":
+        # Section 7 alone, spliced between its heading and the next one.
+        if os.geteuid() != 0:
+            sys.exit("bench: needs root to load BPF programs")
+        part = {"machine": machine(), "idle": measure_idle(args),
+                "idle_cmd": (f"python3 bench/run.py --only idle --runs {args.runs} --idle-seconds "
+                             f"{args.idle_seconds:g} --idle-event-seconds {args.idle_event_seconds:g}")}
+        with open(os.path.join(BUILD, "bench-idle.pickle"), "wb") as f:
+            pickle.dump(part, f)
+        with open(args.out) as f:
+            text = f.read()
+        section = "\n".join(render_idle(part)) + "\n"
+        at = text.find(idle_bench.HEADING)
+        if at < 0:
+            text = text.rstrip("\n") + "\n\n" + section
+        else:
+            nxt = text.find("\n## ", at + len(idle_bench.HEADING))
+            text = text[:at] + section + (text[nxt + 1:] if nxt >= 0 else "")
+        with open(args.out, "w") as f:
+            f.write(text)
+        print(f"wrote section 7 of {args.out}", file=sys.stderr)
+        return
     if args.render_only or args.only:
         with open(args.raw, "rb") as f:
             raw = pickle.load(f)
@@ -473,6 +498,8 @@ def main():
         raw["profile_date"] = raw["machine"]["date"]
         print("export and cardinality...", file=sys.stderr)
         raw["export"] = export_bench.measure(MICRO, args.runs)
+        print("at rest, low rate, per event...", file=sys.stderr)
+        raw["idle"] = measure_idle(args)
         print("bursts...", file=sys.stderr)
         raw["burst"] = burst_bench.measure(BURST, args.runs)
         print("peers, every probe...", file=sys.stderr)
@@ -609,12 +636,23 @@ def render(raw, out_path):
         md.extend(render_profile(raw))
     if raw.get("export"):
         md.extend(export_bench.render(raw))
+    if raw.get("idle"):
+        md.extend(render_idle(raw))
     for key, mod in (("burst", burst_bench), ("peers_all", peers_bench)):
         if raw.get(key):
             md.extend(mod.render(raw))
     with open(out_path, "w") as f:
         f.write("\n".join(md) + "\n")
     print(f"wrote {out_path}", file=sys.stderr)
+
+
+def measure_idle(args):
+    return idle_bench.measure(KSIGHT, Daemon, run_tool, loadgen, args.runs,
+                              args.idle_seconds, args.idle_event_seconds)
+
+
+def render_idle(raw):
+    return idle_bench.render(raw["idle"], raw["machine"]["date"], raw.get("idle_cmd"))
 
 
 def render_profile(raw):

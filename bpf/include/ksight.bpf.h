@@ -26,8 +26,9 @@
  * kernel never sees a ring buffer helper call). */
 const volatile __u8 ksight_use_ringbuf = 1;
 /* Once the ring holds this many bytes, the producer wakes the reader at once;
- * below it records are written with BPF_RB_NO_WAKEUP and the reader drains on
- * its timer. A wake-up per record costs the producer ~4x. */
+ * below it a record wakes the reader only when the ring was empty before it
+ * (see ksight__submit), and the reader, once awake, drains on its timer. A
+ * wake-up per record costs the producer ~4x. */
 const volatile __u64 ksight_wakeup_bytes = 1 << 20;
 const volatile __u32 ksight_filter_tgid = 0;
 const volatile __u8 ksight_filter_comm_set = 0;
@@ -204,13 +205,21 @@ static __always_inline void *ksight__reserve(__u32 size)
 	return bpf_map_lookup_elem(&ksight_scratch_map, &zero);
 }
 
+/* Below the fill threshold the flags are 0, the kernel's adaptive
+ * notification: bpf_ringbuf_commit() wakes the reader only when the consumer
+ * position equals this record's, i.e. the reader had read everything before
+ * it. So the first record into an empty ring wakes a reader asleep in epoll
+ * (a lone event is seen at once), and the rest of a storm, written while
+ * earlier records wait, costs no wake-up. Checking "empty" here instead, with
+ * bpf_ringbuf_query(BPF_RB_AVAIL_DATA), would race: after our reserve the
+ * ring is never empty, and two CPUs reserving together would each see the
+ * other's record and neither wake the reader. */
 static __always_inline void ksight__submit(void *ctx, void *rec, __u32 size)
 {
 	if (ksight_use_ringbuf) {
 		__u64 queued = bpf_ringbuf_query(&ksight_events, BPF_RB_AVAIL_DATA);
 
-		bpf_ringbuf_submit(rec, queued >= ksight_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-								       : BPF_RB_NO_WAKEUP);
+		bpf_ringbuf_submit(rec, queued >= ksight_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : 0);
 		return;
 	}
 	if (bpf_perf_event_output(ctx, &ksight_events, BPF_F_CURRENT_CPU, rec, size))

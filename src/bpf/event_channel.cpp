@@ -164,6 +164,18 @@ int EventChannel::poll_and_drain(int timeout_ms) {
   return std::max(n, 0) + m;
 }
 
+int EventChannel::wait_fd() const {
+  if (ring_) return ring_buffer__epoll_fd(ring_);
+  if (perf_) return perf_buffer__epoll_fd(perf_);
+  return -1;
+}
+
+int EventChannel::drain() {
+  if (ring_) return ring_buffer__consume(ring_);
+  if (perf_) return perf_buffer__consume(perf_);
+  return 0;
+}
+
 double EventChannel::fill_ratio() const {
   if (!consumer_pos_ || !producer_pos_ || bytes_ == 0) return -1;
   uint64_t cons = *consumer_pos_;

@@ -3,10 +3,13 @@
 // or a perf buffer on kernels without one (before 5.8). It owns the map, which
 // each probe object adopts with bpf_map__reuse_fd, and the libbpf consumer.
 //
-// Neither path wakes the reader per event: ring buffer records are written
-// with BPF_RB_NO_WAKEUP (a forced wake-up only past a fill threshold) and the
-// perf buffer wakes at a watermark of half its size. The reader drains on a
-// timer instead; see runtime/reader.cpp.
+// Neither path wakes the reader per event. A ring buffer record wakes the
+// reader only when the ring was empty before it (the kernel's adaptive
+// notification: the consumer had caught up) or past a fill threshold, so the
+// reader can sleep in epoll with no timer while nothing happens and, once
+// woken, drain on a timer while records flow (runtime/agent.cpp). The perf
+// buffer wakes at a watermark of half its size only, so its reader also wakes
+// on a timer while idle (kPerfIdleWaitMs).
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -50,6 +53,16 @@ class EventChannel {
   // Waits up to timeout_ms for a wake-up, then drains whatever is there.
   // Returns the records consumed, or -errno.
   int poll_and_drain(int timeout_ms);
+  // The fd that turns readable when the channel signals data (libbpf's epoll
+  // fd), for a reader that waits on it with other fds; -1 before open_reader.
+  int wait_fd() const;
+  // Consumes every record there is, without waiting. Records consumed, or -errno.
+  int drain();
+  // How long a reader may wait on wait_fd() while idle: forever (-1) for the
+  // ring buffer, which wakes on its first record; kPerfIdleWaitMs for the perf
+  // buffer, which wakes only at its watermark.
+  static constexpr int kPerfIdleWaitMs = 100;
+  int idle_wait_ms() const { return kind_ == ChannelKind::ring_buffer ? -1 : kPerfIdleWaitMs; }
   // Bytes written but not yet consumed over the ring's size, 0..1. Negative
   // for the perf buffer, which has no single fill level.
   double fill_ratio() const;

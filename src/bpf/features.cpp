@@ -57,6 +57,12 @@ Availability KernelFeatures::btf() {
   return vmlinux_ ? yes() : no(btf_error_);
 }
 
+void KernelFeatures::release_btf() {
+  btf__free(vmlinux_);
+  vmlinux_ = nullptr;
+  btf_loaded_ = false;
+}
+
 Availability KernelFeatures::ringbuf() {
   if (disabled_.count("ringbuf")) return no("disabled by configuration");
   auto [it, fresh] = misc_.try_emplace("ringbuf");

@@ -25,7 +25,10 @@ class KernelFeatures final : public FeatureSource {
   Availability ringbuf() override;
   Availability attach(AttachMethod method, std::string_view target) override;
 
-  Availability btf();        // /sys/kernel/btf/vmlinux loads
+  Availability btf();  // /sys/kernel/btf/vmlinux loads
+  // Frees the parsed kernel BTF (several MiB) once the probes are attached;
+  // answers already given stay cached, and a later question reloads it.
+  void release_btf();
   Availability tracefs();    // mounted, or mounted by us at /sys/kernel/tracing
   Availability kprobes();    // a kprobe PMU or kprobe_events
   Availability bpf_stats();  // BPF_ENABLE_STATS works

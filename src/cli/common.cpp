@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
@@ -31,6 +32,16 @@ int wait_for_signal(std::chrono::milliseconds timeout) {
               static_cast<long>((timeout.count() % 1000) * 1'000'000)};
   int sig = sigtimedwait(&set, nullptr, &ts);
   return sig > 0 ? sig : 0;
+}
+
+std::chrono::milliseconds idle_wait(uint64_t now_ns, std::initializer_list<uint64_t> due_ns,
+                                    std::chrono::milliseconds longest) {
+  uint64_t earliest = UINT64_MAX;
+  for (uint64_t d : due_ns) earliest = std::min(earliest, d);
+  if (earliest <= now_ns) return std::chrono::milliseconds(0);
+  const uint64_t wait_ns = earliest - now_ns;  // rounded up; no overflow near UINT64_MAX
+  const uint64_t ms = wait_ns / 1'000'000 + (wait_ns % 1'000'000 != 0);
+  return std::min(longest, std::chrono::milliseconds(std::min<uint64_t>(ms, INT32_MAX)));
 }
 
 void setup_logging(const std::string& level) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@ inline constexpr int kExitUsage = 2;    // bad flags, bad config, unknown probe
 void block_stop_signals();
 // Waits up to `timeout` for SIGINT/SIGTERM/SIGHUP; returns the signal or 0.
 int wait_for_signal(std::chrono::milliseconds timeout);
+// How long a main loop may sleep: until the earliest of `due_ns` (mono ns,
+// UINT64_MAX for nothing due), rounded up to a whole millisecond, and no
+// longer than `longest`. Zero when something is already due.
+std::chrono::milliseconds idle_wait(uint64_t now_ns, std::initializer_list<uint64_t> due_ns,
+                                    std::chrono::milliseconds longest = std::chrono::seconds(1));
 
 void setup_logging(const std::string& level);
 

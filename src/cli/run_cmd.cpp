@@ -416,7 +416,11 @@ int run_daemon(const RunFlags& flags) {
   uint64_t next_export = core::mono_ns() + interval;
   int sig = 0;
   for (;;) {
-    sig = wait_for_signal(std::chrono::milliseconds(100));
+    // Wake for a signal, the next OTLP export or watchdog ping, and at least
+    // once a second rather than on a short timer: an idle
+    // daemon should cost nothing.
+    sig = wait_for_signal(idle_wait(
+        core::mono_ns(), {otlp->enabled() ? next_export : UINT64_MAX, notifier.next_ping_ns()}));
     notifier.tick(core::mono_ns(), (*agent)->health(core::mono_ns()).ok);
     if (sig == SIGHUP) {
       // logrotate renamed the files: new writes go to new ones (no copytruncate needed).

@@ -38,6 +38,9 @@ namespace {
 
 // How often workload filters look for new matching cgroups.
 constexpr uint64_t kWorkloadRescanNs = 1'000'000'000ull;
+// The main loop's waits for signals (see its comment).
+constexpr std::chrono::milliseconds kBusyWait{20};
+constexpr std::chrono::milliseconds kIdleWait{200};
 
 // Who `--user NAME` runs the command as; looked up before fork (NSS is not
 // safe to call in the child of a threaded process).
@@ -306,10 +309,21 @@ int run_trace(const TraceFlags& flags) {
   // channel and queue instead of the daemon's 8 MiB ring and 16 MiB of batches.
   bool any_events = false;
   for (const auto& n : names) any_events = any_events || !probes::find_probe(n)->columns.empty();
+  // Probes whose events come at a process's pace (exec, exit, signal,
+  // tcp...) need no storm-sized ring: 1 MiB holds ~4000 exec records, many
+  // drain intervals' worth, and libbpf maps the ring twice (so it counts
+  // twice in RSS). The high-rate ones (open, syscalls: those behind the rate
+  // limit) keep the configured size.
+  bool high_rate = false;
+  for (const auto& n : names) high_rate = high_rate || probes::find_probe(n)->rate_limited;
   if (!any_events) {
     opts.channel_bytes = 64u << 10;
     opts.queue_batches = 2;
     opts.batch_bytes = 64u << 10;
+  } else if (!high_rate) {
+    opts.channel_bytes = std::min<size_t>(opts.channel_bytes, 1u << 20);
+    opts.queue_batches = std::min<size_t>(opts.queue_batches, 16);
+    opts.batch_bytes = std::min<size_t>(opts.batch_bytes, 64u << 10);
   }
 
   std::span<const std::string_view> columns;
@@ -401,8 +415,20 @@ int run_trace(const TraceFlags& flags) {
 
   const uint64_t deadline = duration_ns ? core::mono_ns() + duration_ns : 0;
   int exit_code = kExitOk;
+  uint64_t printed_before = 0;
   for (;;) {
-    int sig = wait_for_signal(std::chrono::milliseconds(20));
+    // A short wait while a command runs (its exit status is returned
+    // promptly) or events are being printed (--count stops promptly);
+    // otherwise the loop sleeps until the next thing due, at most kIdleWait,
+    // so an idle trace makes few wake-ups.
+    const uint64_t printed_now = printer.printed();
+    const bool busy = child || printed_now != printed_before;
+    printed_before = printed_now;
+    const uint64_t due_print = next_print && !aggregates.empty() ? next_print : UINT64_MAX;
+    int sig =
+        wait_for_signal(busy ? kBusyWait
+                             : idle_wait(core::mono_ns(),
+                                         {deadline ? deadline : UINT64_MAX, due_print}, kIdleWait));
     if (child) {
       // Ctrl-C or SIGTERM goes to the command; we stop when it has gone.
       if (sig) child->signal(sig);

@@ -1,7 +1,10 @@
 #include "runtime/agent.h"
 
 #include <bpf/bpf.h>
+#include <malloc.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -9,6 +12,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "core/clock.h"
 #include "identity/resolver.h"
@@ -69,9 +73,11 @@ class Agent::Reader final : public bpf::RecordHandler {
       return;
     }
     ++received_[id];  // published once per drain, not per event
+    ++drained_;
     if (!batch_) batch_ = agent_.queue_->acquire();
+    drained_bytes_ += size;
     if (batch_ && !batch_->append(data, size)) {
-      flush();
+      flush(/*wake=*/false);  // the dispatcher is woken once, at the end of the drain
       batch_ = agent_.queue_->acquire();
       if (batch_ && batch_->append(data, size)) return;
     } else if (batch_) {
@@ -82,23 +88,34 @@ class Agent::Reader final : public bpf::RecordHandler {
         1, std::memory_order_relaxed);
   }
 
+  // Records and bytes seen since the last call (perf_buffer__consume
+  // reports no count).
+  uint64_t take_drained() { return std::exchange(drained_, 0); }
+  uint64_t take_drained_bytes() { return std::exchange(drained_bytes_, 0); }
+
   void on_lost(uint64_t count) override {
     agent_.perf_overwritten_.fetch_add(count, std::memory_order_relaxed);
   }
 
   // Hands the current batch to the dispatcher; when the queue is full its
   // records are counted as lost, by probe, and the batch is reused. Also
-  // publishes the receive counts gathered since the last flush.
-  void flush() {
+  // publishes the receive counts gathered since the last flush. With `wake`
+  // the dispatcher is woken for every batch handed over since the last wake.
+  void flush(bool wake = true) {
     for (size_t id = 0; id < kMaxProbeIds; ++id) {
       if (received_[id]) {
         agent_.received_[id].fetch_add(received_[id], std::memory_order_relaxed);
         received_[id] = 0;
       }
     }
-    if (!batch_ || batch_->empty()) return;
-    if (agent_.queue_->try_push(batch_)) {
+    if (!batch_ || batch_->empty()) {
+      if (wake && unwoken_) agent_.queue_->notify();
+      unwoken_ = unwoken_ && !wake;
+      return;
+    }
+    if (agent_.queue_->try_push(batch_, wake)) {
       batch_ = nullptr;
+      unwoken_ = !wake;
       return;
     }
     for (size_t i = 0; i < batch_->size(); ++i) {
@@ -119,6 +136,9 @@ class Agent::Reader final : public bpf::RecordHandler {
   Agent& agent_;
   EventBatch* batch_ = nullptr;
   std::array<uint64_t, kMaxProbeIds> received_{};
+  uint64_t drained_ = 0;
+  uint64_t drained_bytes_ = 0;
+  bool unwoken_ = false;  // batches were queued without waking the dispatcher
 };
 
 Agent::Agent(const AgentOptions& opts, core::Registry& registry,
@@ -159,12 +179,15 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
   a->queue_ = std::make_unique<BatchQueue>(std::max<size_t>(opts.queue_batches, 1), batch_bytes,
                                            batch_bytes / sizeof(ksight_event_header));
   a->reader_ = std::make_unique<Reader>(*a);
+  a->stop_event_ = bpf::Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!a->stop_event_) return std::unexpected(std::string("eventfd: ") + std::strerror(errno));
   // The consumer before the probes: a perf event array has no place to write
   // until perf_buffer__new has opened a buffer per CPU, so a program that
   // fires earlier loses its record (a ring buffer would just hold it).
   if (auto r = a->channel_->open_reader(a->reader_.get()); !r) return std::unexpected(r.error());
   if (auto r = a->load_probes(); !r) return std::unexpected(r.error());
   a->register_self_metrics();
+  a->shed_load_time_memory();
 
   Agent* self = a.get();
   a->started_ns_ = core::mono_ns();
@@ -178,23 +201,71 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
       spdlog::warn("KSIGHT_FAULT_INJECT=reader_exit: the reader thread stops now");
       return;
     }
-    int timeout = static_cast<int>(std::max<uint64_t>(self->opts_.drain_interval_ms, 1));
-    while (!self->stop_reader_.load(std::memory_order_relaxed)) {
-      self->reader_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
-      int n = self->channel_->poll_and_drain(timeout);
-      if (n < 0) {
-        spdlog::error("reading the event channel: {}", std::strerror(-n));
-        std::this_thread::sleep_for(std::chrono::milliseconds(timeout));
-      }
-      self->reader_->flush();
-    }
-    // Final drain: whatever the kernel wrote before detach is still delivered.
-    self->channel_->poll_and_drain(0);
-    self->reader_->flush();
-    self->reader_->release();
-    self->reader_done_ = true;
+    self->read_loop();
   });
   return a;
+}
+
+void Agent::note_cgroup_map_probes() {
+  bool any = false;
+  for (const auto* spec : specs_) any = any || !spec->cgroup_maps.empty();
+  discover_periodically_.store(any, std::memory_order_relaxed);
+}
+
+// What loading needed and running does not: the kernel BTF the attach
+// checks parsed, and the heap libbpf's CO-RE relocation freed, given back to
+// the system so an idle agent's RSS is what it uses.
+void Agent::shed_load_time_memory() {
+  features_.release_btf();
+  ::malloc_trim(0);
+}
+
+// Sleeps in poll() with no timer while the channel is empty; a wake-up (the
+// first record into an empty ring) starts timed drains, one per drain
+// interval, which go on while each finds records, so a storm costs a wake-up
+// per interval rather than per record, and a lone event is read at once.
+void Agent::read_loop() {
+  const int drain_ms = static_cast<int>(std::max<uint64_t>(opts_.drain_interval_ms, 1));
+  pollfd idle_fds[2] = {{.fd = channel_->wait_fd(), .events = POLLIN, .revents = 0},
+                        {.fd = stop_event_.get(), .events = POLLIN, .revents = 0}};
+  const uint64_t busy_bytes = std::max<uint64_t>(
+      static_cast<uint64_t>(static_cast<double>(channel_->bytes()) * opts_.wakeup_fill / 2), 1);
+  bool flowing = false, busy = false;
+  while (!stop_reader_.load(std::memory_order_relaxed)) {
+    if (busy) {
+      // No wait: the last drain was heavy.
+    } else if (flowing) {
+      // Only stop() may cut the interval short; the channel's own wake-ups
+      // are left pending until the timed drain.
+      ::poll(&idle_fds[1], 1, drain_ms);
+    } else {
+      reader_waiting_.store(true, std::memory_order_relaxed);
+      int r = ::poll(idle_fds, 2, channel_->idle_wait_ms());
+      reader_waiting_.store(false, std::memory_order_relaxed);
+      if (r < 0 && errno != EINTR) {
+        spdlog::error("waiting on the event channel: {}", std::strerror(errno));
+        ::poll(&idle_fds[1], 1, drain_ms);
+      }
+    }
+    reader_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
+    int n = channel_->drain();
+    if (n < 0) {
+      spdlog::error("reading the event channel: {}", std::strerror(-n));
+      ::poll(&idle_fds[1], 1, drain_ms);
+    }
+    flowing = reader_->take_drained() > 0;
+    // A drain that found more than half the forced wake-up threshold's worth
+    // means the ring fills fast: drain again at once rather than sleep (the
+    // producers' forced wake-up is not listened for between timed drains).
+    busy = reader_->take_drained_bytes() >= busy_bytes;
+    reader_->flush();
+  }
+  // Final drain: whatever the kernel wrote before detach is still delivered.
+  channel_->drain();
+  reader_->flush();
+  reader_->release();
+  reader_done_ = true;
+  queue_->close();
 }
 
 std::expected<void, std::string> Agent::set_cgroup_filter(const std::set<uint64_t>& ids) {
@@ -242,6 +313,7 @@ std::expected<void, std::string> Agent::load_probes() {
     status_.push_back(std::move(st));
   }
   if (probes_.empty()) return std::unexpected(std::string("no probe could be attached"));
+  note_cgroup_map_probes();
   return {};
 }
 
@@ -266,11 +338,20 @@ void Agent::dispatch_loop() {
   std::shared_ptr<const identity::Resolver::EventLabels> labels;
   for (;;) {
     dispatcher_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
-    // New cgroups get their names while they exist (once a second).
+    // No timer: the dispatcher sleeps until the reader hands over a batch or
+    // closes the queue, and counts as alive while it waits (health()).
+    // Except for the resolver's discovery walk: a probe that counts by
+    // cgroup in kernel maps sees containers that send no event, so their
+    // names are looked for once a second while such a probe runs.
+    const bool walk = opts_.resolver && discover_periodically_.load(std::memory_order_relaxed);
+    dispatcher_waiting_.store(true, std::memory_order_relaxed);
+    EventBatch* b = walk ? queue_->pop_or_closed(std::chrono::seconds(1)) : queue_->pop_or_closed();
+    dispatcher_waiting_.store(false, std::memory_order_relaxed);
+    dispatcher_beat_ns_.store(core::mono_ns(), std::memory_order_relaxed);
+    // New cgroups get their names while they exist (at most once a second).
     if (opts_.resolver) opts_.resolver->discover(core::mono_ns());
-    EventBatch* b = queue_->pop(std::chrono::milliseconds(20));
     if (!b) {
-      if (reader_done_ && queue_->depth() == 0) break;
+      if (queue_->closed()) break;
       continue;
     }
     {
@@ -448,7 +529,11 @@ void Agent::register_self_metrics() {
 
 AgentHealth Agent::health(uint64_t now_mono_ns) const {
   AgentHealth h;
-  auto check = [&](const char* name, const std::atomic<uint64_t>& beat) {
+  auto check = [&](const char* name, const std::atomic<uint64_t>& beat,
+                   const std::atomic<bool>& waiting) {
+    // Blocked in poll() or on the queue with nothing to do is alive: it beats
+    // again as soon as there is work.
+    if (waiting.load(std::memory_order_relaxed)) return;
     uint64_t last = std::max(beat.load(std::memory_order_relaxed), started_ns_);
     if (now_mono_ns > last && now_mono_ns - last > kStallNs) {
       h.ok = false;
@@ -456,8 +541,8 @@ AgentHealth Agent::health(uint64_t now_mono_ns) const {
                   std::to_string((now_mono_ns - last) / 1'000'000'000ull) + "s\n";
     }
   };
-  check("reader", reader_beat_ns_);
-  check("dispatcher", dispatcher_beat_ns_);
+  check("reader", reader_beat_ns_, reader_waiting_);
+  check("dispatcher", dispatcher_beat_ns_, dispatcher_waiting_);
   return h;
 }
 
@@ -492,8 +577,12 @@ void Agent::stop() {
   if (stopped_) return;
   stopped_ = true;
   stop_reader_ = true;
+  const uint64_t one = 1;
+  if (stop_event_ && ::write(stop_event_.get(), &one, sizeof one) < 0)
+    spdlog::warn("waking the reader to stop: {}", std::strerror(errno));
   if (reader_thread_.joinable()) reader_thread_.join();
   reader_done_ = true;
+  if (queue_) queue_->close();  // null when start() failed before making it
   if (dispatcher_thread_.joinable()) dispatcher_thread_.join();
 }
 

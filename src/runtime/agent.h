@@ -69,9 +69,10 @@ struct ProbeStatus {
 };
 
 // Why events were lost, as the `reason` label says it.
-// Whether the reader and dispatcher threads are alive: each beats at least
-// every poll timeout (drain interval, 20 ms); one that has not beaten for
-// kStallNs is dead or stuck, and the agent is blind.
+// Whether the reader and dispatcher threads are alive: each beats whenever it
+// wakes for work and is alive while blocked waiting for it; one that is
+// neither waiting nor has beaten for kStallNs is dead or stuck (in a decode,
+// a sink), and the agent is blind.
 struct AgentHealth {
   bool ok = true;
   std::string detail;  // one line per thread that is not running
@@ -145,6 +146,11 @@ class Agent {
   // works (`st` says why).
   std::unique_ptr<probes::Probe> load_one(const probes::ProbeSpec& spec, ProbeStatus& st);
   void register_self_metrics();
+  void shed_load_time_memory();
+  // Whether a running probe keeps per-cgroup kernel maps (discovery must walk
+  // on a timer, not only when events come); after every change of probes.
+  void note_cgroup_map_probes();
+  void read_loop();
   void dispatch_loop();
   probes::Probe* probe_for(uint16_t id) const;
 
@@ -183,9 +189,14 @@ class Agent {
   bool refresher_added_ = false;
   std::atomic<int> reader_tid_{0};
   std::atomic<int> dispatcher_tid_{0};
-  // Heartbeats (mono ns), for health().
+  // Heartbeats (mono ns), for health(), and whether each thread is blocked
+  // waiting for work (alive, with nothing to do).
   std::atomic<uint64_t> reader_beat_ns_{0};
   std::atomic<uint64_t> dispatcher_beat_ns_{0};
+  std::atomic<bool> reader_waiting_{false};
+  std::atomic<bool> dispatcher_waiting_{false};
+  std::atomic<bool> discover_periodically_{false};
+  bpf::Fd stop_event_;  // eventfd: stop() wakes the reader out of poll()
   uint64_t started_ns_ = 0;
   // Dead-cgroup pruning; touched only by the refresher, under the registry lock.
   uint64_t next_prune_ns_ = 0;

@@ -157,6 +157,8 @@ Agent::ProbeChange Agent::set_probes(const std::vector<std::string>& names) {
   // Detached here, outside the lock.
   for (const auto& name : ch.removed) spdlog::info("probe {} detached", name);
   retired.clear();
+  note_cgroup_map_probes();
+  if (!ch.added.empty()) shed_load_time_memory();
   return ch;
 }
 

@@ -20,6 +20,8 @@ class ServiceNotifier {
   void tick(uint64_t now_mono_ns, bool healthy);
 
   uint64_t watchdog_usec() const { return watchdog_usec_; }
+  // When tick() next has a ping to send (mono ns); UINT64_MAX without a watchdog.
+  uint64_t next_ping_ns() const { return watchdog_usec_ ? next_ping_ns_ : UINT64_MAX; }
 
  private:
   uint64_t watchdog_usec_ = 0;

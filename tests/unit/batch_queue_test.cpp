@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstring>
 #include <thread>
+#include <vector>
 
 namespace ksight::runtime {
 namespace {
@@ -69,6 +72,109 @@ TEST(BatchQueue, HandsOffAcrossThreads) {
     q.release(b);
   }
   producer.join();
+}
+
+TEST(BatchQueue, MakesBatchesOnlyWhenNeeded) {
+  BatchQueue q(8, 4096, 16);
+  EXPECT_EQ(q.allocated(), 0u);
+  // A quiet reader and dispatcher pass one batch back and forth.
+  for (int i = 0; i < 100; ++i) {
+    EventBatch* b = q.acquire();
+    ASSERT_NE(b, nullptr);
+    b->append(&i, sizeof(i));
+    ASSERT_TRUE(q.try_push(b));
+    q.release(q.pop(std::chrono::milliseconds(0)));
+  }
+  EXPECT_EQ(q.allocated(), 1u);
+  // A backlog grows the pool up to its bound, and no further.
+  std::vector<EventBatch*> taken;
+  while (EventBatch* b = q.acquire()) taken.push_back(b);
+  EXPECT_EQ(taken.size(), 10u);
+  EXPECT_EQ(q.allocated(), 10u);
+}
+
+TEST(BatchQueue, PopOrClosedDrainsThenEnds) {
+  BatchQueue q(4, 4096, 16);
+  EventBatch* a = q.acquire();
+  ASSERT_TRUE(q.try_push(a));
+  q.close();
+  EXPECT_EQ(q.pop_or_closed(), a);  // what was queued before close is still handed over
+  EXPECT_EQ(q.pop_or_closed(), nullptr);
+}
+
+TEST(BatchQueue, TimedPopOrClosedTellsTimeOutFromEnd) {
+  BatchQueue q(4, 4096, 16);
+  EXPECT_EQ(q.pop_or_closed(std::chrono::milliseconds(1)), nullptr);
+  EXPECT_FALSE(q.closed());  // timed out: go on waiting
+  EventBatch* a = q.acquire();
+  ASSERT_TRUE(q.try_push(a));
+  q.close();
+  EXPECT_FALSE(q.closed());  // one batch still to hand over
+  EXPECT_EQ(q.pop_or_closed(std::chrono::milliseconds(1)), a);
+  EXPECT_EQ(q.pop_or_closed(std::chrono::milliseconds(1)), nullptr);
+  EXPECT_TRUE(q.closed());
+}
+
+TEST(BatchQueue, PopOrClosedSleepsUntilWoken) {
+  BatchQueue q(4, 4096, 16);
+  EventBatch* got = reinterpret_cast<EventBatch*>(1);
+  std::atomic<bool> returned{false};
+  std::thread waiter([&] {
+    got = q.pop_or_closed();
+    returned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(returned.load());  // no timer: still waiting
+  EventBatch* b = q.acquire();
+  ASSERT_TRUE(q.try_push(b));
+  waiter.join();
+  EXPECT_EQ(got, b);
+  std::thread ender([&] { got = q.pop_or_closed(); });
+  q.close();
+  ender.join();
+  EXPECT_EQ(got, nullptr);
+}
+
+TEST(BatchQueue, QuietPushWakesOnlyOnNotifyOrBacklog) {
+  BatchQueue q(8, 4096, 16);
+  std::atomic<EventBatch*> got{nullptr};
+  std::thread waiter([&] { got = q.pop_or_closed(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EventBatch* b = q.acquire();
+  ASSERT_TRUE(q.try_push(b, /*wake=*/false));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(got.load(), nullptr);  // queued, but the dispatcher was left asleep
+  q.notify();
+  waiter.join();
+  EXPECT_EQ(got.load(), b);
+  // A backlog of a quarter of the queue wakes it even from quiet pushes.
+  std::thread second([&] {
+    got = nullptr;
+    got = q.pop_or_closed();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EventBatch* c = q.acquire();
+  EventBatch* d = q.acquire();
+  ASSERT_TRUE(q.try_push(c, false));
+  ASSERT_TRUE(q.try_push(d, false));  // 2 of 8 queued
+  second.join();
+  EXPECT_EQ(got.load(), c);
+}
+
+TEST(EventBatch, ReusedBatchHoldsOnlyNewRecords) {
+  EventBatch b(64, 4);
+  const uint64_t first = 0x1111, second = 0x2222;
+  ASSERT_TRUE(b.append(&first, sizeof first));
+  ASSERT_TRUE(b.append(&first, sizeof first));
+  b.clear();
+  ASSERT_TRUE(b.append(&second, sizeof second));
+  ASSERT_EQ(b.size(), 1u);
+  uint64_t v = 0;
+  std::memcpy(&v, b.record(0).data(), sizeof v);
+  EXPECT_EQ(v, second);
+  // The whole buffer is usable again after clear().
+  const char big[56] = {};
+  EXPECT_TRUE(b.append(big, sizeof big));
 }
 
 }  // namespace

@@ -141,7 +141,9 @@ void print_text(const json& doc) {
     std::printf("  %-24s %-20s %6u %7u %9u %10s%s\n", m["name"].get<std::string>().c_str(),
                 m["type"].get<std::string>().c_str(), m["key_size"].get<unsigned>(),
                 m["value_size"].get<unsigned>(), m["max_entries"].get<unsigned>(),
-                bytes_text(m["memlock_bytes"].get<uint64_t>()).c_str(),
+                ((m["memlock_estimated"].get<bool>() ? "~" : "") +
+                 bytes_text(m["memlock_bytes"].get<uint64_t>()))
+                    .c_str(),
                 m["shared"].get<bool>() ? "  (shared by every probe)" : "");
   std::printf("  own maps: %s\n", bytes_text(doc["own_map_bytes"].get<uint64_t>()).c_str());
   std::printf("\nmetrics (each capped at its series limit, then one __overflow__ series):\n");
@@ -242,6 +244,7 @@ int run_explain(const ExplainFlags& flags) {
                              {"value_size", m.value_size},
                              {"max_entries", m.max_entries},
                              {"memlock_bytes", m.memlock_bytes},
+                             {"memlock_estimated", m.memlock_estimated},
                              {"shared", m.shared}});
     }
     doc["own_map_bytes"] = own;

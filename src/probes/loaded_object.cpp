@@ -244,12 +244,16 @@ ObjectInfo LoadedObject::object_info() const {
     const int fd = bpf_map__fd(m);
     if (fd < 0) continue;
     const std::string name = bpf_map__name(m);
+    uint64_t memlock = fdinfo_memlock(fd);
+    const bool ring_unreported = memlock == 0 && bpf_map__type(m) == BPF_MAP_TYPE_RINGBUF;
+    if (ring_unreported) memlock = bpf_map__max_entries(m);
     out.maps.push_back({.name = name,
                         .type = static_cast<uint32_t>(bpf_map__type(m)),
                         .key_size = bpf_map__key_size(m),
                         .value_size = bpf_map__value_size(m),
                         .max_entries = bpf_map__max_entries(m),
-                        .memlock_bytes = fdinfo_memlock(fd),
+                        .memlock_bytes = memlock,
+                        .memlock_estimated = ring_unreported,
                         // Adopted from the agent (prepare()): one for all probes.
                         .shared = name == "ksight_events" ||
                                   (name == "ksight_cgroup_filter" && cgroup_filter_shared_)});

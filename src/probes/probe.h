@@ -110,7 +110,10 @@ struct MapInfo {
   uint32_t value_size = 0;
   uint32_t max_entries = 0;
   uint64_t memlock_bytes = 0;  // the kernel's figure (/proc/self/fdinfo), at this CPU count
-  bool shared = false;         // the event channel, or another map every probe shares
+  // Linux 5.11 to 6.3 report (key + value) x entries, which is 0 for a ring
+  // buffer: its data size is given instead.
+  bool memlock_estimated = false;
+  bool shared = false;  // the event channel, or another map every probe shares
 };
 struct ObjectInfo {
   std::vector<ProgramInfo> programs;  // the attached ones

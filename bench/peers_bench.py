@@ -20,11 +20,12 @@ import subprocess
 import tempfile
 import threading
 
-import rusage
 import time
 
+import rusage
+from paths import BUILD, HOT, KSIGHT, LOADGEN, WORK
+
 HEADING = "## 9. Every probe against its peer"
-from paths import HOT, KSIGHT, LOADGEN, WORK  # noqa: E402
 SBIN = "/usr/sbin"
 
 # The peer's own words once it is tracing. libbpf-tools block-buffer stdout

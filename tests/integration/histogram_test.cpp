@@ -151,8 +151,8 @@ TEST(Histograms, ExportedBucketsAreTheKernelSlotsValueByValue) {
   // semtimedop takes a semaphore at once while it is above 0, and waits out
   // its timeout once it is 0: nothing else here makes that call, so this
   // cgroup's histogram is exactly this work. In microseconds: 20 calls that
-  // return at once (0 us, the zero slot, for most), 5 that wait 2.5 ms (slot
-  // 13: 2048 < v <= 4096), 3 that wait 20 ms (slot 16: 16384 < v <= 32768).
+  // return at once (0 us for most), 5 that wait 2.5 ms (slot 13: 2048 < v <=
+  // 4096), 3 that wait 20 ms (slot 16: 16384 < v <= 32768).
   const int sem = ::semget(IPC_PRIVATE, 1, 0600);
   ASSERT_GE(sem, 0);
   union semun {
@@ -176,17 +176,16 @@ TEST(Histograms, ExportedBucketsAreTheKernelSlotsValueByValue) {
     if (mine.slots[i])
       std::printf("[ slots ] slot %zu: %llu\n", i, static_cast<unsigned long long>(mine.slots[i]));
   EXPECT_EQ(mine.count(), 28u);
-  uint64_t quick = 0;
-  for (size_t i = 0; i <= 6; ++i) quick += mine.slots[i];
-  EXPECT_EQ(quick, 20u);          // at most 32 us (the first call is the slowest: cold caches)
-  EXPECT_GE(mine.slots[0], 10u);  // under 1 us: the zero slot, OTLP's zeroCount
-  // A timed wait never ends early, but a busy machine can wake it late: the
-  // waits land in their slot or above, and on a quiet one exactly there.
-  uint64_t from13 = 0, from16 = 0;
-  for (size_t i = 13; i < mine.slots.size(); ++i) (i < 16 ? from13 : from16) += mine.slots[i];
+  // A timed wait never ends early, but a busy machine (or an emulated guest
+  // of the kernel matrix) can run anything late: each call lands in its slot
+  // or above, and on a quiet machine exactly there (most quick calls in the
+  // zero slot, OTLP's zeroCount).
+  uint64_t quick = 0, from13 = 0, from16 = 0;
+  for (size_t i = 0; i < mine.slots.size(); ++i)
+    (i < 13 ? quick : i < 16 ? from13 : from16) += mine.slots[i];
+  EXPECT_EQ(quick, 20u);  // under 2048 us
   EXPECT_EQ(from13 + from16, 8u);
   EXPECT_GE(from16, 3u);
-  EXPECT_GE(mine.slots[13], 3u);
 
   // /metrics against the kernel map, both read while the map stood still.
   bool compared = false;

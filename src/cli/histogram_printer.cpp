@@ -26,9 +26,11 @@ void print_one(std::FILE* out, const std::string& title, const core::SeriesSnaps
   uint64_t max = 0;
   for (size_t i = first; i < last; ++i) max = std::max(max, s.buckets[i]);
   for (size_t i = first; i < last; ++i) {
-    // Bucket i below the last holds [2^i, 2^(i+1)) microseconds (0 and 1 in bucket 0).
-    unsigned long long lo = i == 0 ? 0 : 1ull << i;
-    std::string hi = i + 1 == s.buckets.size() ? "inf" : std::to_string((1ull << (i + 1)) - 1);
+    // The kernel's slots (include/ksight/abi/hist.h), in microseconds: 0, 1,
+    // then (2^(i-2), 2^(i-1)], the last one open-ended; the same ranges as
+    // the Prometheus `le` bounds and the OTLP exponential buckets.
+    const auto lo = static_cast<unsigned long long>(i == 0 ? 0 : core::log2_slot_upper(i - 1) + 1);
+    std::string hi = i + 1 == s.buckets.size() ? "inf" : std::to_string(core::log2_slot_upper(i));
     int bar = max ? static_cast<int>(static_cast<double>(s.buckets[i]) * kBarWidth /
                                      static_cast<double>(max))
                   : 0;

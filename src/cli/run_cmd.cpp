@@ -68,7 +68,10 @@ exporters::OtlpResource resource(const std::string& node) {
 class OtlpOutput {
  public:
   OtlpOutput(const config::Config& c, core::Registry& reg, const std::string& node)
-      : reg_(reg), resource_(resource(node)) {
+      : reg_(reg),
+        resource_(resource(node)),
+        histograms_(c.otlp.histograms == "explicit" ? exporters::OtlpHistograms::explicit_bounds
+                                                    : exporters::OtlpHistograms::exponential) {
     if (!c.otlp.file.empty()) {
       auto f = exporters::OutputFile::open(c.otlp.file);
       if (!f) throw std::runtime_error("OTLP file: " + f.error());
@@ -97,8 +100,8 @@ class OtlpOutput {
     // One clock reading for both: series start times and the export time are
     // converted the same way, so start <= time holds.
     const uint64_t now = core::mono_ns();
-    std::string metrics =
-        exporters::otlp_metrics_json(reg_.collect(now), resource_, core::mono_to_unix_ns(now));
+    std::string metrics = exporters::otlp_metrics_json(reg_.collect(now), resource_,
+                                                       core::mono_to_unix_ns(now), histograms_);
     std::string logs = logs_.take_json(resource_);
     if (file_) {
       // A failed write (disk full) loses this document, is counted in
@@ -160,6 +163,7 @@ class OtlpOutput {
 
   core::Registry& reg_;
   exporters::OtlpResource resource_;
+  exporters::OtlpHistograms histograms_;
   exporters::OtlpLogBuffer logs_{16u << 20};
   std::unique_ptr<exporters::OutputFile> file_;
   std::unique_ptr<exporters::OtlpHttpExporter> http_;

@@ -95,7 +95,7 @@ class Applier {
       } else if (key == "otlp") {
         if (!section(key, v,
                      {"file", "interval", "endpoint", "headers", "gzip", "timeout", "queue_size",
-                      "shutdown_timeout", "max_backoff"}))
+                      "shutdown_timeout", "max_backoff", "histograms"}))
           return error();
         if (v["file"] && !scalar(key + ".file", v["file"], c.otlp.file)) return error();
         if (v["interval"] && !duration(key + ".interval", v["interval"], c.otlp.interval_ns))
@@ -114,6 +114,8 @@ class Applier {
           return error();
         if (v["shutdown_timeout"] &&
             !duration(key + ".shutdown_timeout", v["shutdown_timeout"], c.otlp.shutdown_timeout_ns))
+          return error();
+        if (v["histograms"] && !scalar(key + ".histograms", v["histograms"], c.otlp.histograms))
           return error();
       } else if (key == "events") {
         if (!section(key, v, {"file", "rate_limit", "rate_burst"})) return error();
@@ -415,6 +417,9 @@ std::expected<void, std::string> validate(const Config& c, std::string_view sour
   if (c.otlp.timeout_ns < 1'000'000) return bad("otlp.timeout", "must be at least 1ms");
   if (c.otlp.queue_bytes < 4096) return bad("otlp.queue_size", "must be at least 4KiB");
   if (c.otlp.max_backoff_ns < 1'000'000'000) return bad("otlp.max_backoff", "must be at least 1s");
+  if (c.otlp.histograms != "exponential" && c.otlp.histograms != "explicit")
+    return bad("otlp.histograms",
+               "expected exponential or explicit, got '" + c.otlp.histograms + "'");
   if (c.web.tls_cert_file.empty() != c.web.tls_key_file.empty())
     return bad(c.web.tls_cert_file.empty() ? "web.tls_cert_file" : "web.tls_key_file",
                "TLS needs both web.tls_cert_file and web.tls_key_file");

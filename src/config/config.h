@@ -49,6 +49,9 @@ struct Config {
     uint64_t queue_bytes = 0;
     uint64_t shutdown_timeout_ns = 0;
     uint64_t max_backoff_ns = 0;
+    // How kernel log2 histograms go out (exporters::OtlpHistograms):
+    // "exponential" (lossless, scale 0) or "explicit" (Prometheus' buckets).
+    std::string histograms = "exponential";
   } otlp;
   struct Events {
     std::string file;

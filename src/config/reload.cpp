@@ -54,6 +54,7 @@ const std::vector<Key>& keys() {
       KSIGHT_KEY("otlp.queue_size", otlp.queue_bytes, false),
       KSIGHT_KEY("otlp.shutdown_timeout", otlp.shutdown_timeout_ns, false),
       KSIGHT_KEY("otlp.max_backoff", otlp.max_backoff_ns, false),
+      KSIGHT_KEY("otlp.histograms", otlp.histograms, false),
       KSIGHT_KEY("events.file", events.file, false),
       KSIGHT_KEY("events.rate_limit", events.rate_limit, false),
       KSIGHT_KEY("events.rate_burst", events.rate_burst, false),

@@ -323,10 +323,14 @@ CgroupKey::CgroupKey(uint64_t id) {
   len_ = static_cast<size_t>(std::to_chars(buf_, buf_ + sizeof(buf_), id).ptr - buf_);
 }
 
-std::vector<double> log2_bounds(size_t buckets, double unit) {
+uint64_t log2_slot_upper(size_t slot) {
+  return slot < 2 ? slot : uint64_t{1} << (slot - 1);
+}
+
+std::vector<double> log2_bounds(size_t slots, double unit) {
   std::vector<double> out;
-  out.reserve(buckets);
-  for (size_t i = 0; i < buckets; ++i) out.push_back(std::ldexp(1.0, static_cast<int>(i)) * unit);
+  for (size_t s = 0; s + 1 < slots; ++s)
+    out.push_back(static_cast<double>(log2_slot_upper(s)) * unit);
   return out;
 }
 

@@ -39,6 +39,13 @@ struct MetricDesc {
   std::vector<double> bounds;  // histogram upper bounds, ascending; +Inf implied
   size_t max_series = 0;       // 0: the registry's default
   bool expires = true;         // false for series that must always be shown
+  // Set for histograms whose buckets are the kernel's log2 slots
+  // (include/ksight/abi/hist.h; bounds = log2_bounds(slots, log2_unit)): one
+  // kernel unit in the metric's unit (1e-6: microseconds exported as
+  // seconds) and its UCUM name ("us"). OTLP can then write them as
+  // exponential histograms at scale 0, bucket for slot; 0: explicit only.
+  double log2_unit = 0;
+  std::string log2_ucum;
 };
 
 inline constexpr std::string_view kOverflowLabel = "__overflow__";
@@ -228,8 +235,12 @@ class Registry::Writer {
   uint64_t now_;
 };
 
-// Log2 histogram bounds shared with the BPF side: bucket i holds values in
-// [2^(i-1), 2^i), scaled by `unit` (e.g. 1e-6 for microseconds -> seconds).
-std::vector<double> log2_bounds(size_t buckets, double unit);
+// The upper bounds of a log2 histogram of `slots` kernel slots
+// (include/ksight/abi/hist.h), scaled by `unit` (e.g. 1e-6 for microseconds
+// -> seconds): 0, 1, 2, 4, ..., 2^(slots-3), each inclusive, as Prometheus'
+// `le`; the last slot is the +Inf bucket. slots - 1 bounds.
+std::vector<double> log2_bounds(size_t slots, double unit);
+// The largest value slot `slot` holds (slot < slots - 1): 0, 1, 2, 4, ...
+uint64_t log2_slot_upper(size_t slot);
 
 }  // namespace ksight::core

@@ -228,7 +228,63 @@ void append_data_points(std::string& out, const core::FamilySnapshot& fam, std::
   out.push_back(']');
 }
 
+// The kernel's log2 slots as exponential buckets at scale 0, nothing moved:
+// slot 0 (value 0) is the zero count, slot k >= 1 is bucket index k - 2
+// (include/ksight/abi/hist.h), so the counts start at offset -1. The last
+// slot (+Inf) lands in the bucket after the last finite one: the only bucket
+// whose upper bound can understate its values; count and sum stay exact.
+void append_exponential_points(std::string& out, const core::FamilySnapshot& fam,
+                               std::string_view now) {
+  const core::MetricDesc& d = *fam.desc;
+  const AttributeKeys keys = attribute_keys(d);
+  out += "\"dataPoints\":[";
+  for (size_t p = 0; p < fam.series.size(); ++p) {
+    const core::SeriesSnapshot& s = fam.series[p];
+    if (p) out.push_back(',');
+    out += "{\"attributes\":";
+    append_series_attributes(out, d, keys, s);
+    out += ",\"count\":";
+    append_quoted(out, s.count);
+    out += ",\"positive\":{\"bucketCounts\":[";
+    for (size_t i = 1; i < s.buckets.size(); ++i) {
+      if (i > 1) out.push_back(',');
+      append_quoted(out, s.buckets[i]);
+    }
+    out += "],\"offset\":-1},\"scale\":0,\"startTimeUnixNano\":";
+    append_quoted(out, core::mono_to_unix_ns(s.start_mono_ns));
+    // Back in kernel units: the kernel summed integers, which the registry
+    // scaled by log2_unit (1e-6); rounding undoes the scaling's last bit.
+    out += ",\"sum\":";
+    const double sum = s.sum / d.log2_unit;
+    append_double(out, std::isfinite(sum) ? std::nearbyint(sum) : sum);
+    out += ",\"timeUnixNano\":";
+    out += now;
+    out += ",\"zeroCount\":";
+    append_quoted(out, s.buckets.empty() ? 0 : s.buckets[0]);
+    out.push_back('}');
+  }
+  out.push_back(']');
+}
+
+// The long name of a UCUM unit, for metric names.
+std::string_view unit_word(std::string_view ucum) {
+  if (ucum == "us") return "microseconds";
+  if (ucum == "ns") return "nanoseconds";
+  if (ucum == "ms") return "milliseconds";
+  return ucum;
+}
+
 }  // namespace
+
+std::string exponential_histogram_name(const core::MetricDesc& d) {
+  constexpr std::string_view kSeconds = "_seconds";
+  std::string name = d.name;
+  if (name.ends_with(kSeconds)) {
+    name.resize(name.size() - kSeconds.size() + 1);
+    name += unit_word(d.log2_ucum);
+  }
+  return name;
+}
 
 OtlpResource OtlpResource::for_this_host() {
   char host[256] = {};
@@ -237,8 +293,8 @@ OtlpResource OtlpResource::for_this_host() {
 }
 
 void append_otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
-                              const OtlpResource& resource, uint64_t now_unix_ns,
-                              std::string& out) {
+                              const OtlpResource& resource, uint64_t now_unix_ns, std::string& out,
+                              OtlpHistograms histograms) {
   std::string now;
   append_quoted(now, now_unix_ns);
   out += "{\"resourceMetrics\":[{\"resource\":{\"attributes\":";
@@ -252,6 +308,17 @@ void append_otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
     first = false;
     out += "{\"description\":";
     append_string(out, d.help);
+    if (d.kind == core::MetricKind::histogram && d.log2_unit > 0 &&
+        histograms == OtlpHistograms::exponential) {
+      out += ",\"exponentialHistogram\":{\"aggregationTemporality\":2,";
+      append_exponential_points(out, fam, now);
+      out += "},\"name\":";
+      append_string(out, exponential_histogram_name(d));
+      out += ",\"unit\":";
+      append_string(out, d.log2_ucum);
+      out += "}";
+      continue;
+    }
     switch (d.kind) {
       case core::MetricKind::counter:
         out += ",\"name\":";
@@ -280,14 +347,15 @@ void append_otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
 }
 
 std::string otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
-                              const OtlpResource& resource, uint64_t now_unix_ns) {
+                              const OtlpResource& resource, uint64_t now_unix_ns,
+                              OtlpHistograms histograms) {
   // Roughly what a point with a few labels takes, so a large export is
   // written without growing (and copying) the buffer again and again.
   size_t points = 0;
   for (const auto& fam : families) points += fam.series.size();
   std::string out;
   out.reserve(1024 + points * 256);
-  append_otlp_metrics_json(families, resource, now_unix_ns, out);
+  append_otlp_metrics_json(families, resource, now_unix_ns, out, histograms);
   return out;
 }
 

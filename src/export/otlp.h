@@ -1,6 +1,7 @@
 #pragma once
 // OTLP in its OTLP/HTTP JSON encoding: ExportMetricsServiceRequest built from
-// registry snapshots (cumulative sums, gauges, explicit-bound histograms), and
+// registry snapshots (cumulative sums, gauges, explicit-bound and exponential
+// histograms), and
 // ExportLogsServiceRequest built from events, one log record per event.
 // JSON rules: lowerCamelCase keys, enums as integers, 64-bit integers as
 // decimal strings, Unix-epoch nanosecond timestamps.
@@ -29,11 +30,27 @@ struct OtlpResource {
 // Deployment...), every other label as it is.
 std::string otel_attribute_name(std::string_view label, std::string_view workload_kind);
 
+// How OTLP carries the histograms the kernel bucketed in log2 slots
+// (MetricDesc::log2_unit; config `otlp.histograms`). exponential: an
+// ExponentialHistogram at scale 0 in the kernel's unit, one bucket per slot,
+// named with that unit (ksight_tcp_rtt_seconds -> ksight_tcp_rtt_microseconds,
+// unit "us"), since a power of two of microseconds is no power of two of
+// seconds; zeroCount is slot 0, positive.offset -1, and the +Inf slot is the
+// bucket after the last finite one (docs/fidelity.md). explicit_bounds: the
+// explicit-bound histogram Prometheus gets too. Other histograms are always
+// explicit.
+enum class OtlpHistograms { exponential, explicit_bounds };
+
 std::string otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
-                              const OtlpResource& resource, uint64_t now_unix_ns);
+                              const OtlpResource& resource, uint64_t now_unix_ns,
+                              OtlpHistograms histograms = OtlpHistograms::exponential);
 // The same, appended to `out` (a buffer the caller reuses).
 void append_otlp_metrics_json(const std::vector<core::FamilySnapshot>& families,
-                              const OtlpResource& resource, uint64_t now_unix_ns, std::string& out);
+                              const OtlpResource& resource, uint64_t now_unix_ns, std::string& out,
+                              OtlpHistograms histograms = OtlpHistograms::exponential);
+// The name of a log2 histogram in the exponential form: the "_seconds" of the
+// Prometheus name replaced by the kernel's unit ("_microseconds" for "us").
+std::string exponential_histogram_name(const core::MetricDesc& d);
 
 // Collects events as OTLP log records between two exports, up to a byte
 // bound; records past it are dropped and counted.

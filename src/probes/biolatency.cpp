@@ -41,13 +41,13 @@ std::string block_device_name(uint32_t major, uint32_t minor) {
 }
 
 BiolatencyDecoder::BiolatencyDecoder(core::Registry& reg, LoadedObject& obj) {
-  latency_ = reg.add({.name = "ksight_block_io_latency_seconds",
-                      .help = "Block I/O latency, from the request's issue to the driver to its "
-                              "completion, by disk and operation (read, write, flush, discard, "
-                              "other).",
-                      .kind = core::MetricKind::histogram,
-                      .label_names = {"disk", "op"},
-                      .bounds = log2_us_bounds()});
+  latency_ = reg.add(
+      log2_us_histogram({.name = "ksight_block_io_latency_seconds",
+                         .help = "Block I/O latency, from the request's issue to the driver to its "
+                                 "completion, by disk and operation (read, write, flush, discard, "
+                                 "other).",
+                         .kind = core::MetricKind::histogram,
+                         .label_names = {"disk", "op"}}));
   bytes_ = reg.add({.name = "ksight_block_io_bytes_total",
                     .help = "Bytes of completed block I/O requests, by disk and operation.",
                     .kind = core::MetricKind::counter,

@@ -2,7 +2,6 @@
 // adds the CPUs up and hands each cgroup's histogram to the registry.
 #include "probes/runqlat.h"
 
-#include <cmath>
 #include <string>
 
 #include "ksight/abi/runqlat.h"
@@ -12,20 +11,21 @@
 
 namespace ksight::probes {
 
-std::vector<double> log2_us_bounds() {
-  std::vector<double> b;
-  for (int s = 0; s + 1 < KSIGHT_LOG2_SLOTS; ++s) b.push_back(std::ldexp(1.0, s + 1) * 1e-6);
-  return b;
+core::MetricDesc log2_us_histogram(core::MetricDesc d) {
+  d.kind = core::MetricKind::histogram;
+  d.bounds = core::log2_bounds(KSIGHT_LOG2_SLOTS, 1e-6);
+  d.log2_unit = 1e-6;
+  d.log2_ucum = "us";
+  return d;
 }
 
 RunqlatDecoder::RunqlatDecoder(core::Registry& reg, LoadedObject& obj) {
-  latency_ =
-      reg.add({.name = "ksight_runqueue_latency_seconds",
-               .help = "Run-queue latency: time from wake-up (or preemption) to running on a "
-                       "CPU, by cgroup v2 id (0 collects cgroups past the in-kernel limit).",
-               .kind = core::MetricKind::histogram,
-               .label_names = {std::string(core::kCgroupLabel)},
-               .bounds = log2_us_bounds()});
+  latency_ = reg.add(log2_us_histogram(
+      {.name = "ksight_runqueue_latency_seconds",
+       .help = "Run-queue latency: time from wake-up (or preemption) to running on a "
+               "CPU, by cgroup v2 id (0 collects cgroups past the in-kernel limit).",
+       .kind = core::MetricKind::histogram,
+       .label_names = {std::string(core::kCgroupLabel)}}));
   // The kernel folds cgroups past the map's limit into id 0: make sure it exists.
   create_percpu_entry<uint64_t, ksight_log2_hist>(obj.map("runq_hist"), 0);
 }

@@ -19,9 +19,10 @@ class RunqlatDecoder {
   core::FamilyId latency_;
 };
 
-// Bounds of a log2 histogram in microseconds, as seconds (shared encoding:
-// include/ksight/abi/hist.h).
-std::vector<double> log2_us_bounds();
+// `d` as the histogram of a kernel log2 histogram in microseconds, exported
+// in seconds (shared encoding: include/ksight/abi/hist.h): its bounds, and
+// what OTLP's exponential form needs.
+core::MetricDesc log2_us_histogram(core::MetricDesc d);
 
 std::expected<std::unique_ptr<Probe>, std::string> create_runqlat_probe(const LoadRequest& req,
                                                                         core::Registry& reg);

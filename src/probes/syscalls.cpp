@@ -25,11 +25,11 @@ SyscallsDecoder::SyscallsDecoder(core::Registry& reg, LoadedObject& obj) {
                      .help = "System calls that returned an error, by syscall and cgroup v2 id.",
                      .kind = core::MetricKind::counter,
                      .label_names = {"syscall", std::string(core::kCgroupLabel)}});
-  latency_ = reg.add({.name = "ksight_syscall_latency_seconds",
-                      .help = "Time spent in system calls, from entry to return, by syscall.",
-                      .kind = core::MetricKind::histogram,
-                      .label_names = {"syscall"},
-                      .bounds = log2_us_bounds()});
+  latency_ = reg.add(
+      log2_us_histogram({.name = "ksight_syscall_latency_seconds",
+                         .help = "Time spent in system calls, from entry to return, by syscall.",
+                         .kind = core::MetricKind::histogram,
+                         .label_names = {"syscall"}}));
   per_process_on_ = obj.per_process();
   if (per_process_on_) {
     per_process_ = reg.add({.name = "ksight_process_syscalls_total",

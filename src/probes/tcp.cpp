@@ -23,12 +23,12 @@ TcpDecoder::TcpDecoder(core::Registry& reg, LoadedObject& obj) {
                      .help = "Established TCP connections that reached CLOSE, by cgroup v2 id.",
                      .kind = core::MetricKind::counter,
                      .label_names = {std::string(core::kCgroupLabel)}});
-  duration_ = reg.add({.name = "ksight_tcp_connection_duration_seconds",
-                       .help = "Lifetime of TCP connections from ESTABLISHED to CLOSE, by "
-                               "cgroup v2 id (connections ksight saw open).",
-                       .kind = core::MetricKind::histogram,
-                       .label_names = {std::string(core::kCgroupLabel)},
-                       .bounds = log2_us_bounds()});
+  duration_ = reg.add(
+      log2_us_histogram({.name = "ksight_tcp_connection_duration_seconds",
+                         .help = "Lifetime of TCP connections from ESTABLISHED to CLOSE, by "
+                                 "cgroup v2 id (connections ksight saw open).",
+                         .kind = core::MetricKind::histogram,
+                         .label_names = {std::string(core::kCgroupLabel)}}));
   sent_ = reg.add({.name = "ksight_tcp_sent_bytes_total",
                    .help = "Bytes sent and acknowledged (tcp_sock bytes_acked) over TCP "
                            "connections, counted when they close, by cgroup v2 id.",

@@ -9,12 +9,12 @@
 namespace ksight::probes {
 
 TcpconnlatDecoder::TcpconnlatDecoder(core::Registry& reg, LoadedObject& obj) {
-  latency_ = reg.add({.name = "ksight_tcp_connect_latency_seconds",
-                      .help = "Time from connect() to the SYN-ACK that established the "
-                              "connection, by cgroup v2 id of the caller.",
-                      .kind = core::MetricKind::histogram,
-                      .label_names = {std::string(core::kCgroupLabel)},
-                      .bounds = log2_us_bounds()});
+  latency_ =
+      reg.add(log2_us_histogram({.name = "ksight_tcp_connect_latency_seconds",
+                                 .help = "Time from connect() to the SYN-ACK that established the "
+                                         "connection, by cgroup v2 id of the caller.",
+                                 .kind = core::MetricKind::histogram,
+                                 .label_names = {std::string(core::kCgroupLabel)}}));
   create_cgroup_zero<ksight_log2_hist>(obj.map("tcpconnlat_hist"));
 }
 

@@ -9,13 +9,13 @@
 namespace ksight::probes {
 
 TcprttDecoder::TcprttDecoder(core::Registry& reg, LoadedObject& obj) {
-  rtt_ = reg.add({.name = "ksight_tcp_rtt_seconds",
-                  .help = "Smoothed RTT of established TCP connections, sampled on every "
-                          "segment received, by cgroup v2 id of the socket (0 also collects "
-                          "cgroups past the in-kernel limit).",
-                  .kind = core::MetricKind::histogram,
-                  .label_names = {std::string(core::kCgroupLabel)},
-                  .bounds = log2_us_bounds()});
+  rtt_ = reg.add(
+      log2_us_histogram({.name = "ksight_tcp_rtt_seconds",
+                         .help = "Smoothed RTT of established TCP connections, sampled on every "
+                                 "segment received, by cgroup v2 id of the socket (0 also collects "
+                                 "cgroups past the in-kernel limit).",
+                         .kind = core::MetricKind::histogram,
+                         .label_names = {std::string(core::kCgroupLabel)}}));
   create_cgroup_zero<ksight_log2_hist>(obj.map("tcprtt_hist"));
 }
 

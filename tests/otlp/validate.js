@@ -9,7 +9,8 @@
 // and compared with the original: any key the schema does not know, any
 // enum given by name and any 64-bit integer given as a JSON number shows up
 // as a difference. Then the OTLP rules the schema cannot express: timestamps
-// in Unix-epoch nanoseconds, histogram bucket counts that fit the bounds.
+// in Unix-epoch nanoseconds, histogram bucket counts that fit the bounds (or,
+// for exponential histograms, add up to the count).
 "use strict";
 const fs = require("fs");
 const root = require("@opentelemetry/otlp-transformer/build/src/generated/root.js");
@@ -62,7 +63,8 @@ function rules(node, path, out) {
   }
   if (node.startTimeUnixNano && node.timeUnixNano && BigInt(node.startTimeUnixNano) > BigInt(node.timeUnixNano))
     out.push(`${path}: startTimeUnixNano after timeUnixNano`);
-  if (node.bucketCounts || node.explicitBounds) {
+  // Explicit-bound points (an exponential point's buckets have an offset instead).
+  if (node.explicitBounds || (node.bucketCounts && !("offset" in node))) {
     const counts = node.bucketCounts || [], bounds = node.explicitBounds || [];
     if (counts.length !== bounds.length + 1)
       out.push(`${path}: ${counts.length} bucketCounts for ${bounds.length} explicitBounds (want bounds + 1)`);
@@ -70,6 +72,15 @@ function rules(node, path, out) {
     if (String(total) !== String(node.count)) out.push(`${path}: bucketCounts add up to ${total}, count is ${node.count}`);
     for (let i = 1; i < bounds.length; i++)
       if (!(bounds[i] > bounds[i - 1])) out.push(`${path}.explicitBounds: not strictly ascending`);
+  }
+  if ("scale" in node || "zeroCount" in node || "positive" in node) {
+    // Exponential points: the zero bucket and every bucket add up to count.
+    const add = (b) => ((b && b.bucketCounts) || []).reduce((s, c) => s + BigInt(c), 0n);
+    const total = BigInt(node.zeroCount || 0) + add(node.positive) + add(node.negative);
+    if (String(total) !== String(node.count || 0))
+      out.push(`${path}: zeroCount and buckets add up to ${total}, count is ${node.count}`);
+    if (!Number.isInteger(node.scale || 0) || node.scale < -10 || node.scale > 20)
+      out.push(`${path}.scale: ${node.scale} is outside -10..20`);
   }
   if (Array.isArray(node.dataPoints) && node.dataPoints.length === 0) out.push(`${path}.dataPoints: empty`);
   for (const [k, v] of Object.entries(node)) rules(v, `${path}.${k}`, out);

@@ -26,6 +26,15 @@ TEST(Config, FileOverridesOnlyWhatItSets) {
   EXPECT_EQ(c->channel.drain_interval_ns, 5'000'000u);  // from the default
 }
 
+TEST(Config, OtlpHistogramsAreExponentialUnlessSetToExplicit) {
+  auto c = parse_config("", "<default>");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->otlp.histograms, "exponential");
+  c = parse_config("otlp:\n  histograms: explicit\n", "f.yaml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->otlp.histograms, "explicit");
+}
+
 struct BadCase {
   const char* yaml;
   const char* expect;  // a piece of the message
@@ -43,6 +52,8 @@ TEST(Config, ErrorsNameFileKeyAndExpectation) {
       {"listen: 9437", "expected ADDRESS:PORT"},
       {"log_level: loud", "key 'log_level'"},
       {"disable_features: [magic]", "unknown feature 'magic'"},
+      {"otlp:\n  histograms: linear",
+       "f.yaml: key 'otlp.histograms': expected exponential or explicit, got 'linear'"},
       {"channel: [1, 2", "f.yaml: line"},
   };
   for (const auto& bc : cases) {

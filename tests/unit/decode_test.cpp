@@ -90,10 +90,18 @@ TEST(ExitDecoder, ExitCodeOrSignal) {
 }
 
 TEST(Log2Histogram, BoundsFollowTheSharedEncoding) {
-  auto b = log2_us_bounds();
+  auto d = log2_us_histogram({.name = "x_seconds"});
+  const auto& b = d.bounds;
   ASSERT_EQ(b.size(), KSIGHT_LOG2_SLOTS - 1u);  // the last slot is +Inf
-  EXPECT_DOUBLE_EQ(b.front(), 2e-6);            // slot 0: 0 and 1 us, below 2 us
-  EXPECT_DOUBLE_EQ(b.back(), std::ldexp(1.0, KSIGHT_LOG2_SLOTS - 1) * 1e-6);
+  EXPECT_EQ(b[0], 0.0);                         // slot 0: exactly 0 us
+  EXPECT_DOUBLE_EQ(b[1], 1e-6);                 // slot 1: exactly 1 us
+  EXPECT_DOUBLE_EQ(b[2], 2e-6);                 // slot 2: 2 us
+  // At least the 67 s the histograms covered before the slots became
+  // upper-inclusive.
+  EXPECT_DOUBLE_EQ(b.back(), std::ldexp(1.0, 26) * 1e-6);
+  EXPECT_EQ(d.kind, core::MetricKind::histogram);
+  EXPECT_EQ(d.log2_unit, 1e-6);
+  EXPECT_EQ(d.log2_ucum, "us");
 }
 
 TEST(SignalName, KnownAndRealtime) {

@@ -142,10 +142,14 @@ inline std::vector<core::FamilySnapshot> varied_snapshot() {
     snap.push_back(std::move(f));
   }
   {
-    // Log2 bounds in seconds (fractions) and many buckets.
-    auto bounds = core::log2_bounds(27, 1e-6);
-    core::FamilySnapshot f{
-        desc("ksight_test_latency_seconds", "Latency.", MetricKind::histogram, {"op"}, bounds), {}};
+    // The kernel's log2 slots in seconds (fractions, a zero bound, many
+    // buckets); OTLP may write these as exponential histograms.
+    auto bounds = core::log2_bounds(29, 1e-6);
+    auto latency = std::make_shared<core::MetricDesc>(
+        *desc("ksight_test_latency_seconds", "Latency.", MetricKind::histogram, {"op"}, bounds));
+    latency->log2_unit = 1e-6;
+    latency->log2_ucum = "us";
+    core::FamilySnapshot f{std::move(latency), {}};
     std::mt19937_64 rng(7);
     for (int s = 0; s < 5; ++s) {
       core::SeriesSnapshot ss{.labels = {odd_labels[static_cast<size_t>(s) * 2]},

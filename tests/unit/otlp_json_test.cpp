@@ -1,5 +1,7 @@
 // The direct OTLP/JSON metrics writer against the nlohmann DOM encoder it
-// replaced, byte for byte on the same snapshot.
+// replaced, byte for byte on the same snapshot. The reference knows only
+// explicit-bound histograms, so these compare the explicit form (the
+// exponential form is checked in log2_hist_test.cpp).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -16,7 +18,8 @@ const OtlpResource kResource{
 
 TEST(OtlpJson, ByteIdenticalToDomEncoderOnVariedSnapshot) {
   auto snap = testing::varied_snapshot();
-  std::string ours = otlp_metrics_json(snap, kResource, 1'700'000'000'123'456'789);
+  std::string ours = otlp_metrics_json(snap, kResource, 1'700'000'000'123'456'789,
+                                       OtlpHistograms::explicit_bounds);
   EXPECT_EQ(ours, reference::otlp_metrics_json(snap, kResource, 1'700'000'000'123'456'789));
   auto doc = nlohmann::json::parse(ours);
   const auto& metrics = doc["resourceMetrics"][0]["scopeMetrics"][0]["metrics"];
@@ -32,12 +35,13 @@ TEST(OtlpJson, ByteIdenticalOnRandomValues) {
   auto more = testing::random_values(4000, 61);
   vals.insert(vals.end(), more.begin(), more.end());
   auto snap = testing::values_snapshot(vals);
-  EXPECT_EQ(otlp_metrics_json(snap, kResource, 5),
+  EXPECT_EQ(otlp_metrics_json(snap, kResource, 5, OtlpHistograms::explicit_bounds),
             reference::otlp_metrics_json(snap, kResource, 5));
 }
 
 TEST(OtlpJson, EmptySnapshot) {
-  EXPECT_EQ(otlp_metrics_json({}, {}, 1), reference::otlp_metrics_json({}, {}, 1));
+  EXPECT_EQ(otlp_metrics_json({}, {}, 1, OtlpHistograms::explicit_bounds),
+            reference::otlp_metrics_json({}, {}, 1));
 }
 
 TEST(OtlpJson, InvalidUtf8InResourceStillParses) {

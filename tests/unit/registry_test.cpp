@@ -128,10 +128,14 @@ TEST(Registry, RefreshersRunAtCollectAndCanBeRemoved) {
 }
 
 TEST(Registry, Log2Bounds) {
-  auto b = log2_bounds(4, 1e-6);
-  ASSERT_EQ(b.size(), 4u);
-  EXPECT_DOUBLE_EQ(b[0], 1e-6);
-  EXPECT_DOUBLE_EQ(b[3], 8e-6);
+  // 6 slots: 0, 1, (1,2], (2,4], (4,8], +Inf.
+  auto b = log2_bounds(6, 1e-6);
+  ASSERT_EQ(b.size(), 5u);
+  EXPECT_EQ(b[0], 0.0);
+  EXPECT_DOUBLE_EQ(b[1], 1e-6);
+  EXPECT_DOUBLE_EQ(b[2], 2e-6);
+  EXPECT_DOUBLE_EQ(b[3], 4e-6);
+  EXPECT_DOUBLE_EQ(b[4], 8e-6);
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 #endif
 
 /* Bumped whenever a shared struct changes layout. */
-#define KSIGHT_ABI_VERSION 1
+#define KSIGHT_ABI_VERSION 2
 
 #define KSIGHT_COMM_LEN 16
 /* Largest record any probe emits; the perf-buffer path stages records in a

@@ -220,6 +220,17 @@ def render(raw, date=None, cmd=None):
               + (f", of which {d_ring:.1f} MiB is the 8 MiB ring, which libbpf maps twice so records that wrap "
                  "read contiguously, and the kernel maps whole when mmapped: {:.1f} MiB without it"
                  .format(d_rss - d_ring) if d_rss > 20 else "") + ").")
+    d_wake = statistics.median(x["wakeups"] / x["seconds"] for x in r["daemon"])
+    t_wake = statistics.median(x["wakeups"] / x["seconds"] for x in r["trace_idle_filtered"])
+    md.append(f"- No timer wake-ups at rest: **met for the data path, {d_wake:.1f} and {t_wake:.1f}/s left "
+              "elsewhere**. The reader sleeps in poll() with no timeout until the first record (was 200 "
+              "drain timers/s) and the dispatcher blocks on its queue. What is left is the main threads: "
+              "the daemon's loop wakes for the next OTLP export or watchdog ping and at least once a second "
+              f"({d_wake:.1f}/s measured, all threads), `ksight trace` checks its deadline, its command and "
+              f"its output every 200 ms ({t_wake:.1f}/s) so that `| head -1` ends it promptly.")
+    md.append("- Buffers that grow with the load: batches are allocated when the reader first needs them "
+              "and their pages touched only as records arrive; `ksight trace` sizes its ring for the probes "
+              "it runs (2 MiB for exec above, against the daemon's 8 MiB).")
     storm = r["storm"]
     md += ["", "2000 fork+exec (`ksight_loadgen exec`), whole machine, CPU and peak RSS from wait4():", "",
            "| tool | seen / expected | CPU s | peak RSS MiB |", "| --- | --- | --- | --- |"]
@@ -235,6 +246,17 @@ def render(raw, date=None, cmd=None):
         md.append(f"- CPU ≤ execsnoop's: **{'met' if oc <= pc else 'missed'}** ({oc:.2f} s vs {pc:.2f} s, "
                   f"{oc / pc:.2f}×). RSS ≤ 1.5× execsnoop's: **{'met' if orss <= 1.5 * prss else 'missed'}** "
                   f"({orss:.1f} vs {prss:.1f} MiB, {orss / prss:.2f}×).")
+        if orss > 1.5 * prss:
+            md.append("  What limits the RSS: at rest, `ksight trace exec` holds about 18 MiB, of which about "
+                      "16 MiB is file-backed (RssFile in /proc/PID/status: the pages of ksight and of the "
+                      "shared libraries it links, libstdc++, libprotobuf, libcrypto, libcurl, libmicrohttpd…) "
+                      "and 2 MiB anonymous; execsnoop, one small C program on libbpf, is under 3 MiB in all. "
+                      "The peak adds one parse of the kernel BTF (libbpf's, for CO-RE relocation); the attach "
+                      "checks' own copy is freed before any object loads.")
+        if oc > pc:
+            md.append("  What limits the CPU: the kernel's work per exec is the same for both; on top, ksight "
+                      "decodes every record into its registry as well as printing it, and starts a larger "
+                      "process (section 9 measures the same storm in another run).")
     md += ["", f"Per event: `ksight run --probes open`, `ksight_loadgen open` offering 1 M opens/s from 2 threads "
            f"for {r['event_seconds']:g} s, `events.rate_limit: 0`; agent CPU (user + system, from its own "
            "metrics) over events delivered. Before this change: ~146 ns/event at 1.18 M/s (issue 16's "

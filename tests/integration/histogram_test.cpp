@@ -183,8 +183,12 @@ TEST(Histograms, ExportedBucketsAreTheKernelSlotsValueByValue) {
   uint64_t quick = 0, from13 = 0, from16 = 0;
   for (size_t i = 0; i < mine.slots.size(); ++i)
     (i < 13 ? quick : i < 16 ? from13 : from16) += mine.slots[i];
-  EXPECT_EQ(quick, 20u);  // under 2048 us
-  EXPECT_EQ(from13 + from16, 8u);
+  // A late call moves up, never down: the 20 quick ones may lose one or two
+  // to slot 13 or above on a loaded guest (one did, on 6.1 under TCG beside
+  // CI's sanitizer suites), the 8 that wait never fall below slot 13.
+  EXPECT_LE(quick, 20u);  // under 2048 us
+  EXPECT_GE(quick, 15u) << "most calls that do not wait return at once";
+  EXPECT_GE(from13 + from16, 8u);
   EXPECT_GE(from16, 3u);
 
   // /metrics against the kernel map, both read while the map stood still.

@@ -20,7 +20,8 @@ static __always_inline int handle_exit(void *ctx, struct task_struct *task)
 	if (ksight_filter_failed && !BPF_CORE_READ(task, exit_code))
 		return 0;
 
-	ev = ksight__reserve(sizeof(*ev));
+	/* An error: a non-zero exit status or death by a signal. */
+	ev = ksight__reserve_record(sizeof(*ev), BPF_CORE_READ(task, exit_code) != 0);
 	if (!ev)
 		return 0;
 	ksight__fill_header(&ev->hdr, KSIGHT_PROBE_EXIT, sizeof(*ev), pid_tgid, comm);

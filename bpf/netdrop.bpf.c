@@ -70,7 +70,7 @@ static __always_inline int handle_drop(void *ctx, __u64 location, __u32 reason, 
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (!ksight__wanted(pid_tgid >> 32, comm))
 		return 0;
-	ev = ksight__reserve(sizeof(*ev));
+	ev = ksight__reserve_record(sizeof(*ev), true); /* always an error */
 	if (!ev)
 		return 0;
 	ksight__fill_header(&ev->hdr, KSIGHT_PROBE_NETDROP, sizeof(*ev), pid_tgid, comm);

@@ -74,7 +74,7 @@ int oomkill_mark_victim_tracepoint(struct trace_event_raw_mark_victim *ctx)
 	count = ksight__lookup_or_init(&oom_kills, &cgid, &zero, &overflow_cgid);
 	if (count)
 		*count += 1;
-	ev = ksight__reserve(sizeof(*ev));
+	ev = ksight__reserve_record(sizeof(*ev), true); /* always an error */
 	if (!ev)
 		return 0;
 	__builtin_memset(ev, 0, sizeof(*ev));

@@ -48,7 +48,7 @@ static __always_inline void count_result(long ret)
 static __always_inline void emit_open(void *ctx, __u64 pid_tgid, const char *comm,
 				      const char *path, __u32 flags, long ret)
 {
-	struct ksight_open_event *ev = ksight__reserve(sizeof(*ev));
+	struct ksight_open_event *ev = ksight__reserve_record(sizeof(*ev), ret < 0);
 
 	if (!ev)
 		return;
@@ -71,7 +71,7 @@ static __always_inline int handle_enter(const char *path, __u32 flags)
 	if (!ksight__wanted(pid_tgid >> 32, comm))
 		return 0;
 	if (bpf_map_update_elem(&open_inflight, &tid, &args, BPF_ANY))
-		ksight__count_drop(KSIGHT_DROP_BUFFER_FULL);
+		ksight__count_lost(KSIGHT_DROP_BUFFER_FULL);
 	return 0;
 }
 

@@ -9,6 +9,10 @@
 
 /* Bit n set: signal n makes a record. Set by user space. */
 const volatile __u64 ksight_signal_mask = 0;
+/* The signals that kill by default with a core or without one, as the
+ * sampling's error signal: SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGKILL, SIGSEGV. */
+#define KSIGHT_FATAL_SIGNALS \
+	((1ULL << 4) | (1ULL << 6) | (1ULL << 7) | (1ULL << 8) | (1ULL << 9) | (1ULL << 11))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -60,7 +64,7 @@ static __always_inline int generated(void *ctx, int sig, int code, const struct 
 	if (!(ksight_signal_mask & (1ULL << sig)))
 		return 0;
 
-	ev = ksight__reserve(sizeof(*ev));
+	ev = ksight__reserve_record(sizeof(*ev), ((1ULL << sig) & KSIGHT_FATAL_SIGNALS) != 0);
 	if (!ev)
 		return 0;
 	ksight__fill_header(&ev->hdr, KSIGHT_PROBE_SIGNAL, sizeof(*ev), pid_tgid, comm);

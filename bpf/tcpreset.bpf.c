@@ -74,7 +74,7 @@ static __always_inline int handle_reset(void *ctx, const struct sock *sk,
 	key.kind = kind;
 	count(&key);
 
-	ev = ksight__reserve(sizeof(*ev));
+	ev = ksight__reserve_record(sizeof(*ev), true); /* always an error */
 	if (!ev)
 		return 0;
 	net__fill_header(&ev->hdr, KSIGHT_PROBE_TCPRESET, sizeof(*ev), net__sock_cgroup_id(sk), 0, 0,

@@ -40,7 +40,7 @@ static __always_inline int handle_retransmit(void *ctx, const struct sock *sk)
 			bpf_map_update_elem(&tcpretrans_counts, &key, &one, BPF_NOEXIST);
 	}
 
-	ev = ksight__reserve(sizeof(*ev));
+	ev = ksight__reserve_record(sizeof(*ev), true); /* always an error */
 	if (!ev)
 		return 0;
 	net__fill_header(&ev->hdr, KSIGHT_PROBE_TCPRETRANS, sizeof(*ev), net__sock_cgroup_id(sk), 0,

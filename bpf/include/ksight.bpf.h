@@ -86,13 +86,25 @@ struct {
 	__type(value, struct ksight_scratch);
 } ksight_scratch_map SEC(".maps");
 
-/* Records this probe could not emit, by KSIGHT_DROP_* reason. */
+/* The ledger's kernel hops: records this probe could not emit, by
+ * KSIGHT_DROP_* reason, and the records it set out to emit
+ * (KSIGHT_COUNT_GENERATED, of which KSIGHT_COUNT_ERRORS were errors). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, KSIGHT_DROP_REASONS);
+	__uint(max_entries, KSIGHT_LEDGER_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } ksight_drops SEC(".maps");
+
+/* Sampling and shedding, written by user space while the probe runs (a
+ * plain array: one entry every CPU reads; a torn read between two u32s costs
+ * one record at the old period, nothing more). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ksight_emit_control);
+} ksight_emit_control SEC(".maps");
 
 static __always_inline void ksight__count_drop(__u32 reason)
 {
@@ -185,24 +197,85 @@ static __always_inline bool ksight__current_wanted(__u64 pid_tgid)
 	return true;
 }
 
-/* Reserves room for a record of `size` bytes; NULL (and a counted drop) when
- * the rate limit says no or the channel is full. */
-static __always_inline void *ksight__reserve(__u32 size)
+/* A record that was never reserved, lost for `reason` before the channel
+ * (e.g. a full in-flight map): generated and lost, so the ledger adds up. */
+static __always_inline void ksight__count_lost(__u32 reason)
 {
+	ksight__count_drop(KSIGHT_COUNT_GENERATED);
+	ksight__count_drop(reason);
+}
+
+/* Reserves room for a record of `size` bytes that `is_error` says is an error
+ * (a failed open, a non-zero exit, a reset...) or not. NULL, with the hop that
+ * took it counted, when the governor wants counts only, when sampling leaves
+ * it out, when the rate limit says no, or when the channel is full. The
+ * record's header gets the period it was kept with. */
+static __always_inline void *ksight__reserve_record(__u32 size, bool is_error)
+{
+	struct ksight_emit_control *ctl;
+	__u16 period = 1;
 	__u32 zero = 0;
 	void *rec;
 
+	ksight__count_drop(KSIGHT_COUNT_GENERATED);
+	if (is_error)
+		ksight__count_drop(KSIGHT_COUNT_ERRORS);
+	ctl = bpf_map_lookup_elem(&ksight_emit_control, &zero);
+	if (ctl) {
+		if (ctl->counts_only) {
+			ksight__count_drop(KSIGHT_DROP_SHED);
+			return NULL;
+		}
+		if (ctl->period > 1 && !(is_error && ctl->keep_errors)) {
+			if (bpf_get_prandom_u32() >= ctl->keep_below) {
+				ksight__count_drop(KSIGHT_DROP_SAMPLED);
+				return NULL;
+			}
+			period = ctl->period > 0xFFFF ? 0xFFFF : (__u16)ctl->period;
+		}
+	}
 	if (!ksight__take_token()) {
 		ksight__count_drop(KSIGHT_DROP_RATE_LIMIT);
 		return NULL;
 	}
 	if (ksight_use_ringbuf) {
 		rec = bpf_ringbuf_reserve(&ksight_events, size, 0);
+		if (!rec) {
+			ksight__count_drop(KSIGHT_DROP_BUFFER_FULL);
+			return NULL;
+		}
+	} else {
+		rec = bpf_map_lookup_elem(&ksight_scratch_map, &zero);
+		if (!rec)
+			return NULL;
+	}
+	((struct ksight_event_header *)rec)->sample_period = period;
+	return rec;
+}
+
+/* A record that is never an error (an exec, a state change). */
+static __always_inline void *ksight__reserve(__u32 size)
+{
+	return ksight__reserve_record(size, false);
+}
+
+/* A record for the agent itself (a stack probe's notice of a new process):
+ * never sampled or shed, and not in the ledger, which counts events. */
+static __always_inline void *ksight__reserve_internal(__u32 size)
+{
+	__u32 zero = 0;
+	void *rec;
+
+	if (ksight_use_ringbuf) {
+		rec = bpf_ringbuf_reserve(&ksight_events, size, 0);
 		if (!rec)
 			ksight__count_drop(KSIGHT_DROP_BUFFER_FULL);
-		return rec;
+	} else {
+		rec = bpf_map_lookup_elem(&ksight_scratch_map, &zero);
 	}
-	return bpf_map_lookup_elem(&ksight_scratch_map, &zero);
+	if (rec)
+		((struct ksight_event_header *)rec)->sample_period = 1;
+	return rec;
 }
 
 /* Below the fill threshold the flags are 0, the kernel's adaptive

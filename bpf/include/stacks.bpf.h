@@ -157,7 +157,7 @@ static __always_inline void stacks__announce(void *ctx, __u16 probe_id, __u64 pi
 
 	if (bpf_map_update_elem(&ksight_seen_pids, &pid, &one, BPF_NOEXIST))
 		return; /* seen already */
-	e = ksight__reserve(sizeof(*e));
+	e = ksight__reserve_internal(sizeof(*e));
 	if (!e) {
 		bpf_map_delete_elem(&ksight_seen_pids, &pid);
 		return;

@@ -94,7 +94,10 @@ struct ExplainFlags {
   std::string config_file;      // caps and sizes from here (default: the embedded config)
   std::vector<std::string> disable_features;
   std::string log_level = "warn";
+  std::string url;  // explain losses: the daemon's /metrics (default: from --config's listen)
 };
 int run_explain(const ExplainFlags& flags);
+// ksight explain losses: the running daemon's loss ledger (explain_losses.cpp).
+int run_explain_losses(const ExplainFlags& flags);
 
 }  // namespace ksight::cli

@@ -82,6 +82,8 @@ runtime::AgentOptions agent_options(const config::Config& c) {
   o.disabled_features.insert(c.disable_features.begin(), c.disable_features.end());
   o.cgroup_map_entries = static_cast<uint32_t>(c.cgroups.map_entries);
   o.cgroup_prune_interval_ns = c.cgroups.prune_interval_ns;
+  o.sampling = c.sampling;
+  o.budget = c.budget;
   return o;
 }
 

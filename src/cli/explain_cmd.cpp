@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <chrono>
 #include <cstdio>
@@ -155,6 +156,7 @@ void print_text(const json& doc) {
                 static_cast<unsigned long long>(f["max_series"].get<uint64_t>()));
   }
   std::printf("\nsampling: %s\n", doc["sampling"].get<std::string>().c_str());
+  std::printf("budget: %s\n", doc["budget"].get<std::string>().c_str());
 }
 
 }  // namespace
@@ -259,12 +261,41 @@ int run_explain(const ExplainFlags& flags) {
            {"labels", d.label_names},
            {"max_series", d.max_series ? d.max_series : c.metrics.max_series_per_metric}});
     }
-    // Every record the probe emits is kept: in-kernel sampling (issue 17,
-    // part 1) is not built yet; the rate limit is the only cut.
-    doc["sampling"] = spec->rate_limited && c.events.rate_limit
-                          ? "none; records past events.rate_limit (" +
-                                std::to_string(c.events.rate_limit) + "/s) are dropped and counted"
-                          : "none; every record is kept";
+    // Its sampling and the governor's budget, as the configuration sets them
+    // (the daemon's live state: ksight_sampling_ratio, ksight_fidelity).
+    std::string sampling = "none; every record is kept";
+    if (!spec->emits_events()) {
+      sampling = "none; the probe counts in the kernel and emits no event records";
+    } else if (auto it = c.sampling.find(std::string(spec->name)); it != c.sampling.end()) {
+      const auto& s = it->second;
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "adaptive: %.4g in quiet times, %.4g while errors >= %.4g/s%s, within "
+                    "[%.4g, %.4g]; errors %s; down by halves after %.4gs calm",
+                    s.baseline, s.error_boost, s.error_threshold,
+                    s.qps_threshold > 0
+                        ? (" or records >= " + std::to_string(s.qps_threshold) + "/s").c_str()
+                        : "",
+                    s.min, s.max, s.keep_errors ? "always kept" : "sampled too",
+                    static_cast<double>(s.calm_ns) / 1e9);
+      sampling = buf;
+    }
+    if (spec->rate_limited && c.events.rate_limit)
+      sampling += "; records past events.rate_limit (" + std::to_string(c.events.rate_limit) +
+                  "/s) are dropped and counted";
+    doc["sampling"] = sampling;
+    std::string budget = "none";
+    if (c.budget.bpf_cpu > 0 || c.budget.agent_cpu > 0) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "bpf_cpu %.4g%%, agent_cpu %.4g%% of all CPUs%s",
+                    c.budget.bpf_cpu * 100, c.budget.agent_cpu * 100,
+                    std::find(c.budget.protect.begin(), c.budget.protect.end(), spec->name) !=
+                            c.budget.protect.end()
+                        ? "; protected: never detached"
+                        : "; the governor may sample, shed and detach it");
+      budget = buf;
+    }
+    doc["budget"] = budget;
   }
   if (flags.output == "json")
     std::printf("%s\n", doc.dump(2, ' ', false, json::error_handler_t::replace).c_str());

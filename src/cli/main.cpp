@@ -205,8 +205,14 @@ int main(int argc, char** argv) {
 
   ExplainFlags explain;
   auto* explain_cmd = app.add_subcommand(
-      "explain", "Load one probe and show its attach plan, programs, maps, metrics and cost");
-  explain_cmd->add_option("probe", explain.probe, "PROBE (see ksight probes)")->required();
+      "explain",
+      "Load one probe and show its attach plan, programs, maps, metrics and cost; or, with "
+      "'losses', the running daemon's loss ledger");
+  explain_cmd->add_option("probe", explain.probe, "PROBE (see ksight probes), or losses")
+      ->required();
+  explain_cmd->add_option("--url", explain.url,
+                          "explain losses: the daemon's /metrics URL (default: "
+                          "http://127.0.0.1:PORT/metrics, PORT from --config's listen)");
   explain_cmd->add_option("-o,--output", explain.output, "text or json")->default_str("text");
   explain_cmd
       ->add_option("-d,--duration", explain.duration,
@@ -221,9 +227,13 @@ int main(int argc, char** argv) {
   explain_cmd->footer(
       "\nThe probe is loaded and attached for the window, alone, and measured over whatever\n"
       "the node does meanwhile; its records are not read. Exit 1 when it cannot attach.\n"
+      "\n'ksight explain losses' reads the running daemon's /metrics and prints, for each\n"
+      "event probe, its records at every hop from the kernel to each sink. Exit 1 when\n"
+      "the daemon cannot be read.\n"
       "\nEXAMPLES:\n"
       "  ksight explain tcp\n"
-      "  ksight explain syscalls -o json -d 5s\n");
+      "  ksight explain syscalls -o json -d 5s\n"
+      "  ksight explain losses\n");
 
   std::string check_file;
   auto* check_cmd = app.add_subcommand(
@@ -273,7 +283,8 @@ int main(int argc, char** argv) {
   if (*top_cmd) return run_top(top);
   if (*probes_cmd) return run_probes(probes);
   if (*doctor_cmd) return run_doctor();
-  if (*explain_cmd) return run_explain(explain);
+  if (*explain_cmd)
+    return explain.probe == "losses" ? run_explain_losses(explain) : run_explain(explain);
   if (*check_cmd) return run_check_config(check_file);
   return kExitUsage;
 }

@@ -85,6 +85,10 @@ class OtlpOutput {
           .timeout = std::chrono::milliseconds(c.otlp.timeout_ns / 1'000'000),
           .max_queue_bytes = c.otlp.queue_bytes,
           .max_backoff = std::chrono::milliseconds(c.otlp.max_backoff_ns / 1'000'000)});
+      // The loss ledger: the collector decides the fate of the log records.
+      http_->on_settled([this](const core::ProbeCounts& events, core::SinkOutcome outcome) {
+        logs_.settle(events, outcome);
+      });
       register_http_metrics();
     }
     shutdown_budget_ = std::chrono::milliseconds(c.otlp.shutdown_timeout_ns / 1'000'000);
@@ -102,16 +106,23 @@ class OtlpOutput {
     const uint64_t now = core::mono_ns();
     std::string metrics = exporters::otlp_metrics_json(reg_.collect(now), resource_,
                                                        core::mono_to_unix_ns(now), histograms_);
-    std::string logs = logs_.take_json(resource_);
+    core::ProbeCounts events;  // the log records' probes, for the loss ledger
+    std::string logs = logs_.take_json(resource_, &events);
     if (file_) {
       // A failed write (disk full) loses this document, is counted in
       // ksight_export_write_errors_total, and the next export tries again.
       file_->write(metrics + "\n");
-      if (!logs.empty()) file_->write(logs + "\n");
+      if (!logs.empty()) {
+        const bool written = file_->write(logs + "\n");
+        // With a collector as well, the collector's answer is the ledger's.
+        if (!http_)
+          logs_.settle(events, written ? core::SinkOutcome::delivered : core::SinkOutcome::failed);
+      }
     }
     if (http_) {
       http_->enqueue(exporters::OtlpSignal::metrics, std::move(metrics));
-      if (!logs.empty()) http_->enqueue(exporters::OtlpSignal::logs, std::move(logs));
+      if (!logs.empty())
+        http_->enqueue(exporters::OtlpSignal::logs, std::move(logs), std::move(events));
     }
   }
 

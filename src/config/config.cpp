@@ -163,6 +163,10 @@ class Applier {
           }
         }
         if (v["user"] && !scalar(key + ".user", v["user"], c.privileges.user)) return error();
+      } else if (key == "sampling") {
+        if (!sampling(key, v, c.sampling)) return error();
+      } else if (key == "budget") {
+        if (!budget(key, v, c.budget)) return error();
       } else if (key == "bpf_stats") {
         if (!boolean(key, v, c.bpf_stats)) return error();
       } else if (key == "disable_features") {
@@ -170,11 +174,11 @@ class Applier {
       } else if (key == "log_level") {
         if (!scalar(key, v, c.log_level)) return error();
       } else {
-        return fail(
-            key,
-            "a known key (listen, probes, channel, queue, metrics, web, otlp, events, "
-            "profile, cgroups, identity, privileges, bpf_stats, disable_features, log_level)",
-            "unknown key");
+        return fail(key,
+                    "a known key (listen, probes, channel, queue, metrics, web, otlp, events, "
+                    "profile, cgroups, identity, privileges, sampling, budget, bpf_stats, "
+                    "disable_features, log_level)",
+                    "unknown key");
       }
     }
     return {};
@@ -254,6 +258,82 @@ class Applier {
     auto s = parse_size_bytes(v.as<std::string>());
     if (!s) return set(key, "a size such as 256KiB, 8MiB", s.error());
     out = *s;
+    return true;
+  }
+
+  // A share: 0.05 or "5%", within [0, 1].
+  bool ratio(const std::string& key, const YAML::Node& v, double& out) {
+    if (!v.IsScalar()) return set(key, "a share such as 0.05 or 5%");
+    std::string text = v.as<std::string>();
+    const bool percent = !text.empty() && text.back() == '%';
+    if (percent) text.pop_back();
+    char* end = nullptr;
+    double d = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(d >= 0)) return set(key, "a share such as 0.05 or 5%");
+    if (percent) d /= 100;
+    if (d > 1) return set(key, "a share between 0 and 1 (or 0% and 100%)");
+    out = d;
+    return true;
+  }
+  bool sampling(const std::string& key, const YAML::Node& v,
+                std::map<std::string, Config::Sampling>& out) {
+    if (!v.IsMap()) return set(key, "a mapping of probe names to sampling settings");
+    out.clear();
+    for (const auto& kv : v) {
+      const std::string probe = kv.first.as<std::string>();
+      const std::string k = key + "." + probe;
+      const probes::ProbeSpec* spec = probes::find_probe(probe);
+      if (!spec) return set(k, "a probe name", "unknown probe");
+      if (!spec->emits_events())
+        return set(k, "a probe that emits event records", "nothing to sample");
+      const YAML::Node& s = kv.second;
+      if (!section(k, s,
+                   {"baseline", "error_boost", "error_threshold", "qps_threshold", "min", "max",
+                    "keep_errors", "calm"}))
+        return false;
+      Config::Sampling cfg;
+      if (s["baseline"] && !ratio(k + ".baseline", s["baseline"], cfg.baseline)) return false;
+      if (s["error_boost"] && !ratio(k + ".error_boost", s["error_boost"], cfg.error_boost))
+        return false;
+      if (s["min"] && !ratio(k + ".min", s["min"], cfg.min)) return false;
+      if (s["max"] && !ratio(k + ".max", s["max"], cfg.max)) return false;
+      if (s["error_threshold"] &&
+          !number(k + ".error_threshold", s["error_threshold"], cfg.error_threshold))
+        return false;
+      if (s["qps_threshold"] &&
+          !number(k + ".qps_threshold", s["qps_threshold"], cfg.qps_threshold))
+        return false;
+      if (s["keep_errors"] && !boolean(k + ".keep_errors", s["keep_errors"], cfg.keep_errors))
+        return false;
+      if (s["calm"] && !duration(k + ".calm", s["calm"], cfg.calm_ns)) return false;
+      // 1/65535 is the smallest keep ratio a record's u16 period can say.
+      if (cfg.min < 1.0 / 65535 || cfg.min > cfg.max)
+        return set(k + ".min", "a share between 1/65535 and max");
+      if (cfg.baseline < cfg.min || cfg.baseline > cfg.max)
+        return set(k + ".baseline", "a share between min and max");
+      if (cfg.error_boost < cfg.baseline || cfg.error_boost > cfg.max)
+        return set(k + ".error_boost", "a share between baseline and max");
+      if (!(cfg.error_threshold > 0)) return set(k + ".error_threshold", "errors per second, > 0");
+      if (!(cfg.qps_threshold >= 0)) return set(k + ".qps_threshold", "records per second, >= 0");
+      out[probe] = cfg;
+    }
+    return true;
+  }
+  bool budget(const std::string& key, const YAML::Node& v, Config::Budget& out) {
+    if (!section(key, v, {"bpf_cpu", "agent_cpu", "interval", "restore_after", "protect"}))
+      return false;
+    if (v["bpf_cpu"] && !ratio(key + ".bpf_cpu", v["bpf_cpu"], out.bpf_cpu)) return false;
+    if (v["agent_cpu"] && !ratio(key + ".agent_cpu", v["agent_cpu"], out.agent_cpu)) return false;
+    if (v["interval"] && !duration(key + ".interval", v["interval"], out.interval_ns)) return false;
+    if (v["restore_after"] &&
+        !duration(key + ".restore_after", v["restore_after"], out.restore_after_ns))
+      return false;
+    if (v["protect"] && !string_list(key + ".protect", v["protect"], out.protect)) return false;
+    for (const auto& p : out.protect)
+      if (!probes::find_probe(p))
+        return set(key + ".protect", "probe names", "unknown probe '" + p + "'");
+    if (out.interval_ns < 100'000'000ull || out.interval_ns > 60'000'000'000ull)
+      return set(key + ".interval", "a duration between 100ms and 1m");
     return true;
   }
 
@@ -377,6 +457,8 @@ std::expected<void, std::string> validate(const Config& c, std::string_view sour
                                          "' (expected tp_btf, raw_tp, tracepoint, fentry, kprobe, "
                                          "perf_event, cgroup_skb or ringbuf)");
   }
+  if (c.budget.bpf_cpu > 0 && !c.bpf_stats)
+    return bad("budget.bpf_cpu", "needs bpf_stats: true (it is measured from BPF run-time stats)");
   if (c.listen.rfind(':') == std::string::npos)
     return bad("listen", "expected ADDRESS:PORT, got '" + c.listen + "'");
   if (c.channel.size_bytes < 4096 || c.channel.size_bytes > (1ull << 30))

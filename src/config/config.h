@@ -81,6 +81,29 @@ struct Config {
     std::vector<std::string> keep_capabilities;  // auto, all, none, or capability names
     std::string user;                            // become this user after attach; empty: stay
   } privileges;
+  // Adaptive sampling of a probe's records at the source (docs/fidelity.md):
+  // by probe name; a probe not listed keeps every record.
+  struct Sampling {
+    double baseline = 1;         // keep ratio in quiet times
+    double error_boost = 1;      // ratio while errors or the rate are over threshold
+    double error_threshold = 1;  // errors per second that call for the boost
+    double qps_threshold = 0;    // records per second that call for it; 0: never
+    double min = 0.01;           // bounds of the ratio; min is also the governor's
+    double max = 1;
+    bool keep_errors = true;               // errors are kept whatever the ratio
+    uint64_t calm_ns = 10'000'000'000ull;  // below both thresholds this long: step down
+    bool operator==(const Sampling&) const = default;
+  };
+  std::map<std::string, Sampling> sampling;
+  // What the agent may cost the node (docs/fidelity.md, "The governor").
+  struct Budget {
+    double bpf_cpu = 0;    // BPF run time per wall second, as a share of all CPUs; 0: none
+    double agent_cpu = 0;  // the agent's own CPU, as a share of all CPUs; 0: none
+    uint64_t interval_ns = 1'000'000'000ull;        // how often it is measured
+    uint64_t restore_after_ns = 30'000'000'000ull;  // under budget this long: undo a step
+    std::vector<std::string> protect;               // probes never detached
+    bool operator==(const Budget&) const = default;
+  } budget;
   bool bpf_stats = true;
   std::vector<std::string> disable_features;
   std::string log_level;

@@ -67,6 +67,8 @@ const std::vector<Key>& keys() {
       KSIGHT_KEY("identity.kubeconfig", identity.kubeconfig, false),
       KSIGHT_KEY("identity.node_name", identity.node_name, false),
       KSIGHT_KEY("identity.deleted_pod_ttl", identity.deleted_pod_ttl_ns, false),
+      KSIGHT_KEY("sampling", sampling, false),
+      KSIGHT_KEY("budget", budget, false),
       KSIGHT_KEY("bpf_stats", bpf_stats, false),
       KSIGHT_KEY("disable_features", disable_features, false),
       KSIGHT_KEY("log_level", log_level, true),

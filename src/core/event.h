@@ -5,6 +5,7 @@
 // allocates nothing; a sink that keeps an event copies what it needs.
 #include <array>
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -30,6 +31,9 @@ struct EventView {
   uint32_t tid = 0;
   uint64_t cgroup_id = 0;
   std::string_view comm;
+  // Kept with probability 1/sample_period by adaptive sampling: the event
+  // stands for sample_period events (1: not sampled).
+  uint32_t sample_period = 1;
   // Who the cgroup belongs to, as (label, value) pairs with a value
   // (namespace, pod, container, unit...): filled by the dispatcher from the
   // identity resolver, empty without one.
@@ -57,6 +61,33 @@ struct EventView {
   }
 };
 
+// What became of the events a sink was given, for the loss ledger
+// (docs/fidelity.md): delivered (written, or accepted by the collector),
+// dropped (a bounded buffer or queue was full), failed (a write failed, the
+// collector refused, retries ran out), pending (held by the sink now: in a
+// buffer, a queue, a retry).
+struct SinkOutcomes {
+  uint64_t delivered = 0;
+  uint64_t dropped = 0;
+  uint64_t failed = 0;
+  uint64_t pending = 0;
+};
+// By probe name (EventView::probe: the probe table's names, which live as
+// long as the program).
+using SinkLedger = std::map<std::string_view, SinkOutcomes>;
+// Events by probe name, e.g. those in one buffered document.
+using ProbeCounts = std::map<std::string_view, uint64_t>;
+enum class SinkOutcome : uint8_t { delivered, dropped, failed };
+// Adds `counts` to `ledger` under `outcome`.
+inline void settle(SinkLedger& ledger, const ProbeCounts& counts, SinkOutcome outcome) {
+  for (const auto& [probe, n] : counts) {
+    SinkOutcomes& o = ledger[probe];
+    (outcome == SinkOutcome::delivered ? o.delivered
+     : outcome == SinkOutcome::dropped ? o.dropped
+                                       : o.failed) += n;
+  }
+}
+
 // Where decoded events go. Called on the dispatcher thread, one event at a
 // time, inside a batch; implementations must not block for long.
 class EventSink {
@@ -65,6 +96,12 @@ class EventSink {
   virtual void on_event(const EventView& ev) = 0;
   // End of a batch: a chance to flush buffered output.
   virtual void on_batch_end() {}
+  // The sink's name in the loss ledger (events_file, otlp_logs); empty for a
+  // sink that keeps no ledger (the trace printer, top).
+  virtual std::string_view ledger_name() const { return {}; }
+  // Its outcomes so far. Asked by the agent's refresher, under the
+  // registry's lock, which on_event() also runs under.
+  virtual SinkLedger ledger() const { return {}; }
 };
 
 }  // namespace ksight::core

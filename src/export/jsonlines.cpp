@@ -31,6 +31,10 @@ void render_json_event(const core::EventView& ev, std::string& out) {
   append_json_string(out, ev.comm);
   out += ",\"cgroup_id\":";
   append_number(out, ev.cgroup_id);
+  if (ev.sample_period > 1) {  // absent: 1, every event of its kind is here
+    out += ",\"sample_period\":";
+    append_number(out, ev.sample_period);
+  }
   for (const auto& [k, v] : ev.identity) {
     out.push_back(',');
     append_json_string(out, k);
@@ -51,11 +55,28 @@ void JsonLinesSink::on_event(const core::EventView& ev) {
   batch_ += line_;
   batch_.push_back('\n');
   ++batch_events_;
+  ++batch_by_probe_[ev.probe];
+}
+
+core::SinkLedger JsonLinesSink::ledger() const {
+  std::lock_guard lock(ledger_mu_);
+  core::SinkLedger out = ledger_;
+  // The batch not yet written. on_event() adds to it under the registry's
+  // lock, which our caller holds; on_batch_end() empties it under ours.
+  for (const auto& [probe, n] : batch_by_probe_) out[probe].pending += n;
+  return out;
 }
 
 void JsonLinesSink::on_batch_end() {
   if (batch_.empty()) return;
-  if (!out_.write(batch_)) dropped_.fetch_add(batch_events_, std::memory_order_relaxed);
+  const bool written = out_.write(batch_);
+  if (!written) dropped_.fetch_add(batch_events_, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(ledger_mu_);
+    core::settle(ledger_, batch_by_probe_,
+                 written ? core::SinkOutcome::delivered : core::SinkOutcome::failed);
+    for (auto& [probe, n] : batch_by_probe_) n = 0;
+  }
   batch_.clear();
   batch_events_ = 0;
 }

@@ -5,6 +5,7 @@
 // stalled reader of the output never stalls a scrape.
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "core/event.h"
@@ -22,6 +23,8 @@ class JsonLinesSink final : public core::EventSink {
   void on_batch_end() override;
   // Events that could not be written (disk full, a closed pipe).
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  std::string_view ledger_name() const override { return "events_file"; }
+  core::SinkLedger ledger() const override;
 
  private:
   OutputFile& out_;
@@ -29,6 +32,9 @@ class JsonLinesSink final : public core::EventSink {
   std::string batch_;
   uint64_t batch_events_ = 0;
   std::atomic<uint64_t> dropped_{0};
+  core::ProbeCounts batch_by_probe_;  // the batch's events; zeroed, not cleared (no allocation)
+  mutable std::mutex ledger_mu_;
+  core::SinkLedger ledger_;  // written: delivered; a failed write: failed
 };
 
 }  // namespace ksight::exporters

@@ -397,6 +397,11 @@ void OtlpLogBuffer::on_event(const core::EventView& ev) {
   r += "}},{\"key\":\"ksight.cgroup_id\",\"value\":{\"intValue\":\"";
   append_number(r, ev.cgroup_id);
   r += "\"}}";
+  if (ev.sample_period > 1) {  // kept with probability 1/period: weigh it by the period
+    r += ",{\"key\":\"ksight.sample_period\",\"value\":{\"intValue\":\"";
+    append_number(r, ev.sample_period);
+    r += "\"}}";
+  }
   std::string_view kind;
   for (const auto& [k, v] : ev.identity) {
     if (k == "workload_kind") kind = v;
@@ -442,17 +447,22 @@ void OtlpLogBuffer::on_event(const core::EventView& ev) {
   std::lock_guard lock(mu_);
   if (records_.size() + r.size() + 1 > max_bytes_) {
     ++dropped_;
+    ++ledger_[ev.probe].dropped;
     return;
   }
+  ++pending_[ev.probe];
   if (!records_.empty()) records_.push_back(',');
   records_ += r;
 }
 
-std::string OtlpLogBuffer::take_json(const OtlpResource& resource) {
+std::string OtlpLogBuffer::take_json(const OtlpResource& resource, core::ProbeCounts* taken) {
   std::string records;
   {
     std::lock_guard lock(mu_);
     if (records_.empty()) return {};
+    for (const auto& [probe, n] : pending_) outstanding_[probe] += n;
+    if (taken) *taken = std::move(pending_);
+    pending_.clear();
     records.swap(records_);
     records_.reserve(records.capacity());
   }
@@ -462,6 +472,23 @@ std::string OtlpLogBuffer::take_json(const OtlpResource& resource) {
          "\"},\"logRecords\":[";
   out += records;
   out += "]}]}]}";
+  return out;
+}
+
+void OtlpLogBuffer::settle(const core::ProbeCounts& events, core::SinkOutcome outcome) {
+  std::lock_guard lock(mu_);
+  core::settle(ledger_, events, outcome);
+  for (const auto& [probe, n] : events) {
+    uint64_t& o = outstanding_[probe];
+    o -= std::min(o, n);
+  }
+}
+
+core::SinkLedger OtlpLogBuffer::ledger() const {
+  std::lock_guard lock(mu_);
+  core::SinkLedger out = ledger_;
+  for (const auto& [probe, n] : pending_) out[probe].pending += n;
+  for (const auto& [probe, n] : outstanding_) out[probe].pending += n;
   return out;
 }
 

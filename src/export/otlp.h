@@ -59,9 +59,15 @@ class OtlpLogBuffer final : public core::EventSink {
   explicit OtlpLogBuffer(size_t max_bytes) : max_bytes_(max_bytes) {}
   void on_event(const core::EventView& ev) override;
   // The ExportLogsServiceRequest for everything collected since the last
-  // call, or an empty string when there was nothing.
-  std::string take_json(const OtlpResource& resource);
+  // call, or an empty string when there was nothing. `taken`, when given,
+  // gets its events by probe, to settle() once the document's fate is known.
+  std::string take_json(const OtlpResource& resource, core::ProbeCounts* taken = nullptr);
   uint64_t dropped() const;
+  // The ledger: events dropped at this buffer's bound, and those of taken
+  // documents once delivered, dropped or failed further on.
+  void settle(const core::ProbeCounts& events, core::SinkOutcome outcome);
+  std::string_view ledger_name() const override { return "otlp_logs"; }
+  core::SinkLedger ledger() const override;
 
  private:
   mutable std::mutex mu_;
@@ -69,6 +75,9 @@ class OtlpLogBuffer final : public core::EventSink {
   std::string records_;  // comma-joined logRecords
   std::string scratch_;
   uint64_t dropped_ = 0;
+  core::ProbeCounts pending_;      // events in records_, by probe
+  core::ProbeCounts outstanding_;  // taken, not settled yet (an exporter holds them)
+  core::SinkLedger ledger_;
 };
 
 }  // namespace ksight::exporters

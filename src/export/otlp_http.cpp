@@ -122,17 +122,18 @@ OtlpHttpExporter::~OtlpHttpExporter() {
   shutdown(std::chrono::milliseconds(0));
 }
 
-bool OtlpHttpExporter::enqueue(OtlpSignal signal, std::string body) {
+bool OtlpHttpExporter::enqueue(OtlpSignal signal, std::string body, core::ProbeCounts events) {
   if (opts_.gzip) body = gzip_compress(body);
   size_t idx = static_cast<size_t>(signal);
   {
     std::lock_guard lock(mu_);
     if (stopping_ || stats_.queue_bytes + body.size() > opts_.max_queue_bytes) {
       ++stats_.queue_full[idx];
+      settle({signal, {}, std::move(events)}, core::SinkOutcome::dropped);
       return false;
     }
     stats_.queue_bytes += body.size();
-    queue_.push_back({signal, std::move(body)});
+    queue_.push_back({signal, std::move(body), std::move(events)});
   }
   cv_.notify_one();
   return true;
@@ -187,8 +188,10 @@ void OtlpHttpExporter::run() {
     size_t idx = static_cast<size_t>(item.signal);
     if (status >= 200 && status < 300) {
       ++stats_.sent[idx];
+      settle(item, core::SinkOutcome::delivered);
     } else if (!retryable(status)) {
       ++stats_.rejected[idx];
+      settle(item, core::SinkOutcome::failed);
     } else {
       ++stats_.retries[idx];
       auto wait = retry_after > 0 ? milliseconds(retry_after * 1000) : backoff;
@@ -208,7 +211,10 @@ void OtlpHttpExporter::run() {
     stats_.queue_bytes -= queue_.front().body.size();
     queue_.pop_front();
   }
-  for (const auto& it : queue_) ++stats_.shutdown[static_cast<size_t>(it.signal)];
+  for (const auto& it : queue_) {
+    ++stats_.shutdown[static_cast<size_t>(it.signal)];
+    settle(it, core::SinkOutcome::failed);
+  }
   queue_.clear();
   stats_.queue_bytes = 0;
 }

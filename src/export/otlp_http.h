@@ -9,12 +9,15 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "core/event.h"
 
 namespace ksight::exporters {
 
@@ -48,7 +51,15 @@ class OtlpHttpExporter {
   OtlpHttpExporter& operator=(const OtlpHttpExporter&) = delete;
 
   // Queues a document; never blocks. False when the queue is full (counted).
-  bool enqueue(OtlpSignal signal, std::string body);
+  // `events`: the log records it carries by probe, settled through the
+  // callback below once the document is sent, dropped or given up on.
+  bool enqueue(OtlpSignal signal, std::string body, core::ProbeCounts events = {});
+  // Called with each logs document's events and their fate, on the sender
+  // thread or in enqueue(), under the exporter's lock: it must not call the
+  // exporter. Set before the first enqueue.
+  void on_settled(std::function<void(const core::ProbeCounts&, core::SinkOutcome)> fn) {
+    settled_ = std::move(fn);
+  }
   // Delivers what it can within `budget`, then stops the sender; what is
   // left is counted as dropped. Idempotent.
   void shutdown(std::chrono::milliseconds budget);
@@ -58,7 +69,11 @@ class OtlpHttpExporter {
   struct Item {
     OtlpSignal signal;
     std::string body;  // already compressed when gzip is on
+    core::ProbeCounts events;
   };
+  void settle(const Item& item, core::SinkOutcome outcome) {
+    if (settled_ && !item.events.empty()) settled_(item.events, outcome);
+  }
   void run();
   // HTTP status, or 0 for a transport failure; `retry_after` when the server sent one.
   long post(const Item& item, std::chrono::milliseconds timeout, long* retry_after_s);
@@ -73,6 +88,7 @@ class OtlpHttpExporter {
   std::chrono::steady_clock::time_point deadline_{};
   // Read by curl's progress callback, to cut a request short at shutdown.
   std::atomic<int64_t> abort_at_ns_{INT64_MAX};
+  std::function<void(const core::ProbeCounts&, core::SinkOutcome)> settled_;
   std::thread sender_;
 };
 

@@ -18,6 +18,8 @@
 
 static_assert(sizeof(ksight_event_header) == 48);
 static_assert(offsetof(ksight_event_header, probe_id) == 24);
+static_assert(offsetof(ksight_event_header, size) == 28);
+static_assert(offsetof(ksight_event_header, sample_period) == 30);
 static_assert(offsetof(ksight_event_header, comm) == 32);
 static_assert(sizeof(ksight_exec_event) ==
               48 + 16 + KSIGHT_EXEC_FILENAME_LEN + KSIGHT_EXEC_ARGS_LEN);

@@ -33,6 +33,7 @@ inline void fill_header(core::EventView& ev, std::string_view probe, const ksigh
   ev.tid = h.tid;
   ev.cgroup_id = h.cgroup_id;
   ev.comm = c_string(h.comm);
+  ev.sample_period = h.sample_period ? h.sample_period : 1;
 }
 
 // "SIGKILL" for 9; "SIG42" style for numbers without a name. Linux numbers,

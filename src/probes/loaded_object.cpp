@@ -190,7 +190,33 @@ bpf_map* LoadedObject::map(const char* name) const {
 }
 
 std::vector<uint64_t> LoadedObject::drops() const {
-  return sum_percpu_array(drops_, KSIGHT_DROP_REASONS);
+  return sum_percpu_array(drops_, KSIGHT_LEDGER_SLOTS);
+}
+
+bool LoadedObject::set_emit_control(const EmitControl& c) const {
+  bpf_map* m = map("ksight_emit_control");
+  if (!m) return false;
+  ksight_emit_control v{};
+  v.period = std::max<uint32_t>(c.period, 1);
+  // Kept when a random u32 is below 2^32 / period.
+  v.keep_below = v.period <= 1 ? UINT32_MAX : static_cast<uint32_t>((uint64_t{1} << 32) / v.period);
+  v.keep_errors = c.keep_errors;
+  v.counts_only = c.counts_only;
+  const uint32_t zero = 0;
+  return bpf_map__update_elem(m, &zero, sizeof zero, &v, sizeof v, 0) == 0;
+}
+
+std::expected<void, std::string> LoadedObject::set_attached(bool attached) {
+  if (!attached) {
+    links_.clear();
+    return {};
+  }
+  if (!links_.empty() || !obj_) return {};
+  LoadRequest req;
+  req.sample_frequency_hz = sample_frequency_hz_;
+  auto r = attach(req);
+  if (!r) links_.clear();  // all or nothing
+  return r;
 }
 
 std::vector<ProgramStats> LoadedObject::program_stats() const {

@@ -37,7 +37,17 @@ class LoadedObject {
     return LoadedObject(SkelPtr(nullptr, [](void*) {}), nullptr, nullptr, {}, bpf::AttachMethod{});
   }
 
+  // The kernel's ledger slots (KSIGHT_LEDGER_SLOTS: drops by KSIGHT_DROP_*
+  // reason, then KSIGHT_COUNT_GENERATED and KSIGHT_COUNT_ERRORS).
   std::vector<uint64_t> drops() const;
+  // How the object's records leave the kernel from now on (sampling,
+  // shedding). False when it has no control map (a detached object).
+  bool set_emit_control(const EmitControl& c) const;
+  // Detaches every program, the object staying loaded with its maps and
+  // counts; or attaches them again. Attaching may fail once privileges are
+  // dropped (a perf event or tracepoint needs CAP_PERFMON).
+  std::expected<void, std::string> set_attached(bool attached);
+  bool attached() const { return !links_.empty(); }
   std::vector<ProgramStats> program_stats() const;
   ObjectInfo object_info() const;
   // A map of the object by name (nullptr when there is none).
@@ -70,6 +80,7 @@ class LoadedObject {
   bpf_map* drops_;
   std::vector<bpf_program*> progs_;
   bool per_process_ = false;
+  uint32_t sample_frequency_hz_ = 0;   // LoadRequest's, to attach again
   bool cgroup_filter_shared_ = false;  // LoadRequest::cgroup_filter_fd was adopted
   std::span<const CgroupMap> cgroup_maps_;
   bpf::AttachMethod method_;
@@ -111,6 +122,7 @@ std::expected<LoadedObject, std::string> LoadedObject::load(const LoadRequest& r
   LoadedObject lo(std::move(skel), raw->obj, raw->maps.ksight_drops, std::move(*progs),
                   req.variant->method);
   lo.per_process_ = req.per_process;
+  lo.sample_frequency_hz_ = req.sample_frequency_hz;
   lo.cgroup_filter_shared_ = req.cgroup_filter_fd >= 0;
   lo.cgroup_maps_ = req.cgroup_maps;
   if (auto r = lo.attach(req); !r) return std::unexpected(r.error());
@@ -155,6 +167,10 @@ class ObjectProbe final : public Probe {
       return nullptr;
   }
   std::vector<uint64_t> kernel_drops() const override { return obj_.drops(); }
+  bool set_emit_control(const EmitControl& c) override { return obj_.set_emit_control(c); }
+  std::expected<void, std::string> set_attached(bool attached) override {
+    return obj_.set_attached(attached);
+  }
   std::vector<ProgramStats> program_stats() const override { return obj_.program_stats(); }
   ObjectInfo object_info() const override { return obj_.object_info(); }
 

@@ -88,6 +88,16 @@ class StackSource {
   virtual uint64_t period_ns() const = 0;
 };
 
+// How a probe's records leave the kernel (struct ksight_emit_control): kept
+// with probability 1/period, errors kept whatever the period when
+// keep_errors, none at all when counts_only (the in-kernel counts go on).
+struct EmitControl {
+  uint32_t period = 1;
+  bool keep_errors = true;
+  bool counts_only = false;
+  bool operator==(const EmitControl&) const = default;
+};
+
 struct ProgramStats {
   std::string program;
   uint64_t run_count = 0;
@@ -128,8 +138,15 @@ class Probe {
   // is malformed (wrong size), which the caller counts.
   virtual bool decode(std::span<const std::byte> record, core::Registry::Writer& w,
                       core::EventView* ev) = 0;
-  // Records the kernel side could not emit, by KSIGHT_DROP_* reason.
+  // The kernel's ledger slots: records it could not emit, by KSIGHT_DROP_*
+  // reason, then KSIGHT_COUNT_GENERATED and KSIGHT_COUNT_ERRORS.
   virtual std::vector<uint64_t> kernel_drops() const = 0;
+  // Sampling and shedding (the fidelity controller); false when unsupported.
+  virtual bool set_emit_control(const EmitControl&) { return false; }
+  // The overhead governor's last step: detach (false) or attach again.
+  virtual std::expected<void, std::string> set_attached(bool) {
+    return std::unexpected(std::string("this probe cannot be detached"));
+  }
   virtual std::vector<ProgramStats> program_stats() const = 0;
   virtual ObjectInfo object_info() const { return {}; }
   // Reads what the probe aggregates in kernel maps into the registry; runs at
@@ -177,6 +194,10 @@ struct ProbeSpec {
   bool rate_limited = false;
   // Maps keyed by cgroup: pruned of dead cgroups, sized by cgroups.map_entries.
   std::span<const CgroupMap> cgroup_maps = {};
+
+  // Whether its records are events for the sinks (the ones with columns):
+  // what sampling, shedding and the loss ledger are about.
+  bool emits_events() const { return !columns.empty(); }
 };
 
 std::span<const ProbeSpec> probe_table();

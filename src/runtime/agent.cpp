@@ -187,11 +187,20 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
   if (auto r = a->channel_->open_reader(a->reader_.get()); !r) return std::unexpected(r.error());
   if (auto r = a->load_probes(); !r) return std::unexpected(r.error());
   a->register_self_metrics();
+  a->register_fidelity_metrics();
   a->shed_load_time_memory();
+  // Sampling applies from the first record: the first tick now, the next
+  // ones on the control thread (only when there is something to control).
+  const bool control = !opts.sampling.empty() || a->governor_.enabled();
+  if (control) {
+    auto w = registry.write(core::mono_ns());
+    a->control_tick(w);
+  }
 
   Agent* self = a.get();
   a->started_ns_ = core::mono_ns();
   a->dispatcher_thread_ = std::thread([self] { self->dispatch_loop(); });
+  if (control) a->control_thread_ = std::thread([self] { self->control_loop(); });
   a->reader_thread_ = std::thread([self] {
     self->reader_tid_ = current_tid();
     // Fault injection, for the health tests (docs/configuration.md): the
@@ -377,6 +386,8 @@ void Agent::dispatch_loop() {
               1, std::memory_order_relaxed);
           continue;
         }
+        decoded_[id].store(decoded_[id].load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);  // one writer: this thread
         if (!want_events || view.internal) continue;
         if (opts_.resolver) {
           if (!labels || labels->identity->cgroup_id != view.cgroup_id) {
@@ -518,6 +529,7 @@ void Agent::register_self_metrics() {
     w.set(lost, {"unknown", "malformed"},
           static_cast<double>(lost_[0][static_cast<size_t>(LossReason::malformed)].load()));
     for (const auto& st : status_) w.set(up, {st.name, st.up ? st.method : "none"}, st.up ? 1 : 0);
+    refresh_fidelity_metrics(w);
     double f = channel_->fill_ratio();
     w.set(fill, {kind}, f < 0 ? 0 : f);
     w.set(size, {kind}, static_cast<double>(channel_->bytes()));
@@ -586,6 +598,12 @@ std::array<uint64_t, static_cast<size_t>(LossReason::count)> Agent::events_lost_
 void Agent::stop() {
   if (stopped_) return;
   stopped_ = true;
+  {
+    std::lock_guard lk(control_mu_);
+    stop_control_ = true;
+  }
+  control_cv_.notify_all();
+  if (control_thread_.joinable()) control_thread_.join();
   stop_reader_ = true;
   const uint64_t one = 1;
   if (stop_event_ && ::write(stop_event_.get(), &one, sizeof one) < 0)

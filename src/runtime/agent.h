@@ -7,9 +7,14 @@
 //                -> dispatcher thread -> probe decode -> Registry + event sinks
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <expected>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -21,6 +26,7 @@
 #include "core/registry.h"
 #include "probes/probe.h"
 #include "runtime/batch_queue.h"
+#include "runtime/fidelity.h"
 
 namespace ksight::identity {
 class Resolver;
@@ -58,6 +64,10 @@ struct AgentOptions {
   identity::Resolver* resolver = nullptr;
   uint32_t cgroup_map_entries = 0;                        // 0: each map's compiled-in size
   uint64_t cgroup_prune_interval_ns = 10'000'000'000ull;  // 0: never prune
+  // Adaptive sampling by probe name, and the overhead budget
+  // (docs/fidelity.md). Either one starts the control thread.
+  std::map<std::string, config::Config::Sampling> sampling;
+  config::Config::Budget budget;
 };
 
 struct ProbeStatus {
@@ -146,6 +156,17 @@ class Agent {
   // works (`st` says why).
   std::unique_ptr<probes::Probe> load_one(const probes::ProbeSpec& spec, ProbeStatus& st);
   void register_self_metrics();
+  // The fidelity families: sampling ratio, fidelity, the governor, the loss
+  // ledger and completeness (runtime/agent_control.cpp).
+  void register_fidelity_metrics();
+  void refresh_fidelity_metrics(core::Registry::Writer& w);
+  // The control thread: every budget.interval, adapts sampling and runs the
+  // governor (runtime/agent_control.cpp).
+  void control_loop();
+  void control_tick(core::Registry::Writer& w);
+  void governor_step(core::Registry::Writer& w, OverheadGovernor::Verdict v,
+                     const std::vector<double>& probe_bpf_ns);
+  probes::EmitControl wanted_emit(uint16_t id) const;
   void shed_load_time_memory();
   // Whether a running probe keeps per-cgroup kernel maps (discovery must walk
   // on a timer, not only when events come); after every change of probes.
@@ -178,6 +199,36 @@ class Agent {
   // Probes being attached or detached by set_probes(): their records may
   // meet no decoder, and are dropped without being counted as malformed.
   std::array<std::atomic<bool>, kMaxProbeIds> quiet_{};
+  // Records decoded, by probe id (the dispatcher's side of the ledger).
+  std::array<std::atomic<uint64_t>, kMaxProbeIds> decoded_{};
+
+  // Sampling and the governor, by probe id; touched under the registry lock
+  // (the control thread's tick and the refresher both hold a Writer).
+  struct ProbeControl {
+    const probes::Probe* owner = nullptr;  // the loaded probe this state is for
+    std::optional<AdaptiveSampler> sampler;
+    probes::EmitControl applied;  // what its ksight_emit_control holds
+    uint64_t last_generated = 0, last_errors = 0, last_run_ns = 0;
+    bool detached = false;       // by the governor
+    bool attach_failed = false;  // attaching again failed: it stays off
+  };
+  std::array<ProbeControl, kMaxProbeIds> control_{};
+  OverheadGovernor governor_{config::Config::Budget{}};
+  unsigned governor_level_ = 0;  // 0 all, 1 sampled, 2 counts only, 2+n: n probes detached
+  std::vector<uint16_t> governor_detached_;  // probe ids, in the order detached
+  uint64_t last_tick_ns_ = 0;
+  double last_agent_cpu_s_ = 0;
+  double bpf_cpu_share_ = 0, agent_cpu_share_ = 0;  // over the last interval
+  bool said_nothing_left_ = false;
+  std::thread control_thread_;
+  std::mutex control_mu_;
+  std::condition_variable control_cv_;
+  bool stop_control_ = false;
+  // Completeness over a window: (time, generated, delivered) by probe and sink.
+  std::map<std::pair<uint16_t, std::string>, std::deque<std::array<double, 3>>> completeness_;
+  core::FamilyId sampling_family_ = 0, fidelity_family_ = 0, level_family_ = 0,
+                 cpu_share_family_ = 0, budget_family_ = 0, ledger_family_ = 0, sink_family_ = 0,
+                 sink_pending_family_ = 0, completeness_family_ = 0;
   // The agent's families labelled by probe first (removed with the probe),
   // and ksight_probe_up.
   std::vector<core::FamilyId> per_probe_families_;

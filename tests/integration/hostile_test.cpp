@@ -179,7 +179,15 @@ TEST(Hostile, StalledEventsOutputDoesNotStallScrapes) {
   PipedChild d({ksight_binary(), "run", "--listen", "127.0.0.1:" + std::to_string(port), "--probes",
                 "exec,exit,open", "--events-file", "-", "--min-scrape-interval", "0s"},
                dir.file("log"));
-  ASSERT_TRUE(eventually([&] { return http_get(port, "/metrics").has_value(); }, 15s))
+  // Attached: /metrics answers while the probes load, without the agent's own
+  // families; loading is slow on a busy machine (failed once in CI: the
+  // scrapes below found no ksight_build_info yet).
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto body = http_get(port, "/metrics");
+        return body && body->find("ksight_probe_up{probe=\"open\"") != std::string::npos;
+      },
+      15s))
       << read_file(dir.file("log"));
   // Far more than the 64 KiB a pipe holds, never read, in bursts: batches of
   // many events, so the sink blocks while the dispatcher is still decoding.

@@ -253,7 +253,8 @@ TEST(SystemProbes, ProfileCountsABusyLoopsSamples) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
   std::string err;
-  // One CPU busy for 1 s at 99 Hz: about 99 samples, all in user mode.
+  // 1 s of CPU time at 99 Hz (spin counts CPU time, so other work on the
+  // machine does not change it): about 99 samples, all in user mode.
   auto out = trace_command(dir, {"profile", "--by", "process"}, {work_binary(), "spin", "1"}, &err);
   std::smatch m;
   ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(\nksight-work +(\d+)\n)"))) << out << err;

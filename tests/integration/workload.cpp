@@ -2,8 +2,10 @@
 // process, no shell, so the counts it produces are the counts it asked for.
 //   ksight-work getpid N           N getpid syscalls
 //   ksight-work open-missing N     N opens of a path that does not exist
+//   ksight-work open-ok N          N opens of /dev/null that succeed
 //   ksight-work dsync-write PATH N N 4 KiB O_DIRECT|O_DSYNC writes to PATH
-//   ksight-work spin SECONDS       burn a CPU in user space
+//   ksight-work spin SECONDS       burn SECONDS of CPU time in user space (longer
+//                                  in wall time when it has to share a CPU)
 //   ksight-work alloc MIB          touch MIB of anonymous memory, then sleep
 //   ksight-work sleep SECONDS
 //   ksight-work pingpong N         N round trips over two pipes with a child
@@ -21,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,9 +37,10 @@
 namespace {
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: ksight-work getpid N | open-missing N | dsync-write PATH N | spin S | "
-               "alloc MIB | sleep S | pingpong N | signals N | tcp-send IP PORT N\n");
+  std::fprintf(
+      stderr,
+      "usage: ksight-work getpid N | open-missing N | open-ok N | dsync-write PATH N | spin S | "
+      "alloc MIB | sleep S | pingpong N | signals N | tcp-send IP PORT N\n");
   return 2;
 }
 
@@ -52,6 +56,12 @@ int main(int argc, char** argv) {
     long n = std::atol(argv[2]);
     for (long i = 0; i < n; ++i) {
       int fd = ::open("/nonexistent/ksight-work", O_RDONLY);
+      if (fd >= 0) ::close(fd);
+    }
+  } else if (mode == "open-ok") {
+    long n = std::atol(argv[2]);
+    for (long i = 0; i < n; ++i) {
+      int fd = ::open("/dev/null", O_RDONLY);
       if (fd >= 0) ::close(fd);
     }
   } else if (mode == "dsync-write") {
@@ -74,9 +84,17 @@ int main(int argc, char** argv) {
     ::close(fd);
     std::free(buf);
   } else if (mode == "spin") {
-    auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(std::atof(argv[2]));
+    // CPU time, not wall time: what a profiler samples is the time it ran,
+    // and a test beside other work (CI's builds, apt) must not see fewer
+    // samples because the loop was scheduled out.
+    auto cpu_seconds = [] {
+      timespec ts{};
+      ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+      return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+    };
+    const double end = cpu_seconds() + std::atof(argv[2]);
     volatile unsigned long x = 0;
-    while (std::chrono::steady_clock::now() < end)
+    while (cpu_seconds() < end)
       for (int i = 0; i < 100000; ++i) x = x + 1;
   } else if (mode == "alloc") {
     size_t bytes = static_cast<size_t>(std::atol(argv[2])) << 20;

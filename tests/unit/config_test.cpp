@@ -55,6 +55,21 @@ TEST(Config, ErrorsNameFileKeyAndExpectation) {
       {"otlp:\n  histograms: linear",
        "f.yaml: key 'otlp.histograms': expected exponential or explicit, got 'linear'"},
       {"channel: [1, 2", "f.yaml: line"},
+      {"sampling:\n  opne: {baseline: 0.1}", "key 'sampling.opne': unknown probe"},
+      {"sampling:\n  syscalls: {baseline: 0.1}", "key 'sampling.syscalls': nothing to sample"},
+      {"sampling:\n  open: {basline: 0.1}", "key 'sampling.open.basline': unknown key"},
+      {"sampling:\n  open: {baseline: 2}", "key 'sampling.open.baseline': expected a share"},
+      {"sampling:\n  open: {baseline: 0.001}",
+       "key 'sampling.open.baseline': expected a share "
+       "between min and max"},
+      {"sampling:\n  open: {baseline: 0.5, error_boost: 0.2}", "'sampling.open.error_boost'"},
+      {"sampling:\n  open: {error_threshold: 0}", "'sampling.open.error_threshold'"},
+      {"sampling:\n  open: {calm: soon}", "'sampling.open.calm': invalid duration 'soon'"},
+      {"budget:\n  bpf_cpu: 150%", "key 'budget.bpf_cpu': expected a share between 0 and 1"},
+      {"budget:\n  bpf_cpu: lots", "key 'budget.bpf_cpu': expected a share such as 0.05 or 5%"},
+      {"budget:\n  interval: 1ms", "key 'budget.interval': expected a duration between"},
+      {"budget:\n  protect: [sycalls]", "key 'budget.protect'"},
+      {"bpf_stats: false\nbudget:\n  bpf_cpu: 1%", "key 'budget.bpf_cpu': needs bpf_stats"},
   };
   for (const auto& bc : cases) {
     auto c = parse_config(bc.yaml, "f.yaml");
@@ -62,6 +77,39 @@ TEST(Config, ErrorsNameFileKeyAndExpectation) {
     EXPECT_NE(c.error().find(bc.expect), std::string::npos) << c.error();
     EXPECT_EQ(c.error().find('\n'), std::string::npos) << "one line: " << c.error();
   }
+}
+
+TEST(Config, SamplingAndBudget) {
+  auto c = parse_config(R"(sampling:
+  open: {baseline: 0.1, error_boost: 1, error_threshold: 5, qps_threshold: 1000, calm: 30s}
+  exit: {baseline: 10%, keep_errors: false, min: 0.001}
+budget: {bpf_cpu: 1%, agent_cpu: 0.05, interval: 2s, restore_after: 1m, protect: [exec]}
+)",
+                        "f.yaml");
+  ASSERT_TRUE(c) << c.error();
+  ASSERT_EQ(c->sampling.size(), 2u);
+  const auto& open = c->sampling.at("open");
+  EXPECT_DOUBLE_EQ(open.baseline, 0.1);
+  EXPECT_DOUBLE_EQ(open.error_boost, 1);
+  EXPECT_DOUBLE_EQ(open.error_threshold, 5);
+  EXPECT_DOUBLE_EQ(open.qps_threshold, 1000);
+  EXPECT_EQ(open.calm_ns, 30'000'000'000u);
+  EXPECT_TRUE(open.keep_errors);
+  const auto& exit = c->sampling.at("exit");
+  EXPECT_DOUBLE_EQ(exit.baseline, 0.1);
+  EXPECT_DOUBLE_EQ(exit.min, 0.001);
+  EXPECT_FALSE(exit.keep_errors);
+  EXPECT_DOUBLE_EQ(c->budget.bpf_cpu, 0.01);
+  EXPECT_DOUBLE_EQ(c->budget.agent_cpu, 0.05);
+  EXPECT_EQ(c->budget.interval_ns, 2'000'000'000u);
+  EXPECT_EQ(c->budget.restore_after_ns, 60'000'000'000u);
+  EXPECT_EQ(c->budget.protect, (std::vector<std::string>{"exec"}));
+  // The embedded default: no sampling, no budget.
+  auto d = parse_config("", "<default>");
+  ASSERT_TRUE(d) << d.error();
+  EXPECT_TRUE(d->sampling.empty());
+  EXPECT_EQ(d->budget.bpf_cpu, 0);
+  EXPECT_EQ(d->budget.agent_cpu, 0);
 }
 
 TEST(Config, MissingFile) {

@@ -18,6 +18,7 @@ struct RunFlags {
   std::string otlp_endpoint;
   std::vector<std::string> otlp_headers;  // NAME=VALUE
   bool otlp_gzip = false;
+  std::string otlp_histograms;  // exponential | explicit
   std::string events_file;
   std::string probes;           // comma-separated
   std::string identity_labels;  // comma-separated

@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--otlp-header", run.otlp_headers,
                       "extra OTLP request header NAME=VALUE (repeatable)");
   run_cmd->add_flag("--otlp-gzip", run.otlp_gzip, "gzip OTLP/HTTP request bodies");
+  run_cmd->add_option("--otlp-histograms", run.otlp_histograms,
+                      "how kernel log2 histograms go out over OTLP: exponential (lossless, the "
+                      "default) or explicit (Prometheus' buckets)");
   run_cmd->add_option("--identity-labels", run.identity_labels,
                       "labels per-cgroup metrics carry, e.g. namespace,workload or cgroup_id "
                       "(identity.labels; docs/identity.md)");

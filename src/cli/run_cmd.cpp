@@ -258,6 +258,12 @@ std::expected<config::Config, std::string> resolve_config(const RunFlags& f) {
     c.otlp.headers[h.substr(0, eq)] = h.substr(eq + 1);
   }
   if (f.otlp_gzip) c.otlp.gzip = true;
+  if (!f.otlp_histograms.empty()) {
+    if (f.otlp_histograms != "exponential" && f.otlp_histograms != "explicit")
+      return std::unexpected("--otlp-histograms: expected exponential or explicit, got '" +
+                             f.otlp_histograms + "'");
+    c.otlp.histograms = f.otlp_histograms;
+  }
   if (!f.events_file.empty()) c.events.file = f.events_file;
   if (!f.identity_labels.empty()) c.identity.labels = split_list(f.identity_labels);
   if (!f.kubeconfig.empty()) c.identity.kubeconfig = f.kubeconfig;

@@ -25,6 +25,12 @@ const T* record_as(std::span<const std::byte> rec) {
   return reinterpret_cast<const T*>(rec.data());
 }
 
+// How many records a record stands for: its sample period (1 unsampled).
+// For the metrics a probe counts from its records (exec, exit).
+inline uint32_t sample_weight(const ksight_event_header& h) {
+  return h.sample_period ? h.sample_period : 1;
+}
+
 inline void fill_header(core::EventView& ev, std::string_view probe, const ksight_event_header& h) {
   ev.clear();
   ev.probe = probe;
@@ -33,7 +39,7 @@ inline void fill_header(core::EventView& ev, std::string_view probe, const ksigh
   ev.tid = h.tid;
   ev.cgroup_id = h.cgroup_id;
   ev.comm = c_string(h.comm);
-  ev.sample_period = h.sample_period ? h.sample_period : 1;
+  ev.sample_period = sample_weight(h);
 }
 
 // "SIGKILL" for 9; "SIG42" style for numbers without a name. Linux numbers,

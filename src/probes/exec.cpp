@@ -21,7 +21,8 @@ bool ExecDecoder::decode(std::span<const std::byte> rec, core::Registry::Writer&
   const auto* e = record_as<ksight_exec_event>(rec);
   if (!e) return false;
   std::string_view comm = c_string(e->hdr.comm);
-  w.add(execs_, {comm});
+  // Counted from the records: a sampled record stands for its period.
+  w.add(execs_, {comm}, static_cast<double>(sample_weight(e->hdr)));
   if (!ev) return true;
 
   fill_header(*ev, "exec", e->hdr);

@@ -40,8 +40,10 @@ bool ExitDecoder::decode(std::span<const std::byte> rec, core::Registry::Writer&
     code_label = std::string_view(code_buf_, static_cast<size_t>(end - code_buf_));
   }
   double lifetime_s = static_cast<double>(e->lifetime_ns) / 1e9;
-  w.add(exits_, {comm, code_label, sig_label});
-  w.observe(lifetime_, {}, lifetime_s);
+  // Counted from the records: a sampled record stands for its period.
+  const uint32_t weight = sample_weight(e->hdr);
+  w.add(exits_, {comm, code_label, sig_label}, static_cast<double>(weight));
+  for (uint32_t i = 0; i < weight; ++i) w.observe(lifetime_, {}, lifetime_s);
   if (!ev) return true;
 
   fill_header(*ev, "exit", e->hdr);

@@ -3,7 +3,7 @@
 deploy/prometheus/ksight-rules.yaml, evaluated by a real Prometheus scraping
 real ksight agents under real work: each must parse and return series.
 
-Two agents are scraped (job "ksight", 1 s):
+Three agents are scraped (job "ksight", 1 s):
   A  the agent as deployed, with the probes the panels need, watching a fake
      API server's pod whose container cgroup (the kubelet's cgroupfs path) runs
      the work: a failing exec, an OOM kill, a process killed by a signal, TCP
@@ -12,6 +12,8 @@ Two agents are scraped (job "ksight", 1 s):
      thread dies (KSIGHT_FAULT_INJECT), cgroupnet cannot attach, a 4 KiB ring
      buffer fills, a series cap of 5 overflows; at the end it is stopped, and
      KsightAgentDown must fire.
+  C  the syscalls probe under a BPF budget it cannot keep: the overhead
+     governor detaches it (KsightGovernorShedding).
 
   dashboards_test.py --ksight BIN --work BIN --source DIR
 Exit 0 pass, 1 fail, 77 skip (not root, no prometheus); under
@@ -260,7 +262,7 @@ def main():
           "    cluster: f\n    user: u\nusers:\n- name: u\n  user:\n    token: t\n"
           % api.server_address[1])
 
-    port_a, port_b, port_p = free_port(), free_port(), free_port()
+    port_a, port_b, port_c, port_p = free_port(), free_port(), free_port(), free_port()
     # A's collector is down. Retries 1 s apart keep its retry counter moving
     # in every scrape, so KsightOtlpExportFailing's rate() is above 0 however
     # late the rules are checked; with the default backoff (1, 2, 4, 8 s...)
@@ -281,6 +283,12 @@ def main():
                            "--probes", "exec,exit,open,cgroupnet",
                            "--disable-feature", "cgroup_skb"], tmp,
               env=dict(os.environ, KSIGHT_FAULT_INJECT="reader_exit"))
+    # C only runs syscalls under a BPF budget no node can keep: the governor
+    # detaches it (KsightGovernorShedding) and restores it only after 10m.
+    write(os.path.join(tmp, "c.yaml"),
+          "budget:\n  bpf_cpu: 0.0000001\n  interval: 500ms\n  restore_after: 10m\n")
+    start("ksight-c", [args.ksight, "run", "--config", os.path.join(tmp, "c.yaml"),
+                       "--listen", "127.0.0.1:%d" % port_c, "--probes", "syscalls"], tmp)
     url_a = "http://127.0.0.1:%d" % port_a
     if not eventually(lambda: http_get(url_a + "/readyz")[0] == 200, 30) or \
             not eventually(lambda: http_get("http://127.0.0.1:%d/healthz" % port_b)[0] == 200,
@@ -298,14 +306,15 @@ def main():
     write(cfg, "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
           f"rule_files: ['{src}/deploy/prometheus/ksight-rules.yaml']\n"
           "scrape_configs:\n  - job_name: ksight\n    static_configs:\n"
-          f"      - targets: ['127.0.0.1:{port_a}', '127.0.0.1:{port_b}']\n")
+          f"      - targets: ['127.0.0.1:{port_a}', '127.0.0.1:{port_b}', "
+          f"'127.0.0.1:{port_c}']\n")
     start("prometheus", ["/usr/bin/prometheus", "--config.file=" + cfg,
                          "--storage.tsdb.path=" + os.path.join(tmp, "tsdb"),
                          "--web.listen-address=127.0.0.1:%d" % port_p, "--log.level=warn"], tmp)
     prom = Prom(port_p)
     if not eventually(lambda: len(prom.query('up{job="ksight"} == 1')[1]
-                                  .get("data", {}).get("result", [])) == 2, 40):
-        failures.append("Prometheus never scraped both agents")
+                                  .get("data", {}).get("result", [])) == 3, 40):
+        failures.append("Prometheus never scraped the three agents")
         log(open(os.path.join(tmp, "prometheus.log")).read()[-3000:])
         return finish(failures, t0)
     log(f"prometheus scraping at {time.monotonic() - t0:.1f}s")

@@ -127,6 +127,8 @@ void print_text(const json& doc) {
 }  // namespace
 
 int run_explain_losses(const ExplainFlags& flags) {
+  if (flags.output != "text" && flags.output != "json")
+    return fail(kExitUsage, "-o: expected text or json, got '" + flags.output + "'");
   std::string url = flags.url;
   if (url.empty()) {
     RunFlags rf;

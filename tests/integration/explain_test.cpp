@@ -134,5 +134,27 @@ TEST(Explain, BadInputIsOneLineAndExitTwo) {
     EXPECT_EQ(std::count(r->err.begin(), r->err.end(), '\n'), 1) << r->err;
 }
 
+// explain losses reads a daemon: none there is one line and exit 1; a page
+// that is not ksight's, the same.
+TEST(Explain, LossesWithoutADaemonIsOneLineAndExitOne) {
+  const int port = free_port();
+  auto down = run({ksight_binary(), "explain", "losses", "--url",
+                   "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
+  EXPECT_EQ(down.code, 1);
+  EXPECT_NE(down.err.find("cannot read the daemon's metrics at http://127.0.0.1:"),
+            std::string::npos)
+      << down.err;
+  auto format = run({ksight_binary(), "explain", "losses", "-o", "yaml"});
+  EXPECT_EQ(format.code, 2);
+  EXPECT_NE(format.err.find("-o: expected text or json"), std::string::npos) << format.err;
+  auto flag = run({ksight_binary(), "run", "--otlp-histograms", "linear"});
+  EXPECT_EQ(flag.code, 2);
+  EXPECT_NE(flag.err.find("--otlp-histograms: expected exponential or explicit, got 'linear'"),
+            std::string::npos)
+      << flag.err;
+  for (const auto* r : {&down, &format, &flag})
+    EXPECT_EQ(std::count(r->err.begin(), r->err.end(), '\n'), 1) << r->err;
+}
+
 }  // namespace
 }  // namespace ksight::test

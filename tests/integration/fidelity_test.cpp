@@ -198,10 +198,14 @@ events: {rate_limit: 50000}
 TEST(Fidelity, GovernorShedsASyscallStormAndRestoresAfterIt) {
   KSIGHT_REQUIRE_BPF();
   TempDir dir;
-  // 1% of the CPUs for BPF: a getpid storm under the syscalls probe takes
-  // many times that. exec is protected, so the probe to go is syscalls.
+  // 4% of the CPUs for BPF: a getpid storm under the syscalls probe takes
+  // 13-15% here and 27-40% in the emulated kernel-matrix guests, while the
+  // node's own syscalls (this test's scrapes among them) cost the probe well
+  // under 4% x 80%, the level a restore needs (1.0-1.6% in the guests, where
+  // a 1% budget shed the probe again after each restore). exec is
+  // protected, so the probe to go is syscalls.
   const std::string config = write_config(dir, R"(probes: [syscalls, exec]
-budget: {bpf_cpu: 1%, interval: 500ms, restore_after: 2s, protect: [exec]}
+budget: {bpf_cpu: 4%, interval: 500ms, restore_after: 2s, protect: [exec]}
 )");
   Daemon d(dir, {"--config", config});
   ASSERT_TRUE(d.wait_ready({"syscalls", "exec"})) << d.log();
@@ -229,10 +233,10 @@ budget: {bpf_cpu: 1%, interval: 500ms, restore_after: 2s, protect: [exec]}
     for (const auto& p : trace) m = std::max(m, p.bpf);
     return m;
   }();
-  EXPECT_GT(over_bpf, 0.01) << "the storm did not exceed the budget";
+  EXPECT_GT(over_bpf, 0.04) << "the storm did not exceed the budget";
   // With syscalls gone, BPF time falls back under the budget, the storm
   // still running.
-  ASSERT_TRUE(eventually([&] { return sample().bpf < 0.01; }, 5s)) << d.log();
+  ASSERT_TRUE(eventually([&] { return sample().bpf < 0.04; }, 5s)) << d.log();
   storm.signal(SIGKILL);
   storm.wait(5s);
   // After the storm: every step undone, 2 s apart.

@@ -186,8 +186,10 @@ std::expected<std::unique_ptr<Agent>, std::string> Agent::start(
   // fires earlier loses its record (a ring buffer would just hold it).
   if (auto r = a->channel_->open_reader(a->reader_.get()); !r) return std::unexpected(r.error());
   if (auto r = a->load_probes(); !r) return std::unexpected(r.error());
-  a->register_self_metrics();
+  // The fidelity families first: the refresher register_self_metrics() adds
+  // may run at once (a scrape during start-up), and it sets them.
   a->register_fidelity_metrics();
+  a->register_self_metrics();
   a->shed_load_time_memory();
   // Sampling applies from the first record: the first tick now, the next
   // ones on the control thread (only when there is something to control).
@@ -483,7 +485,7 @@ void Agent::register_self_metrics() {
                              .label_names = {"version"},
                              .expires = false});
 
-  per_probe_families_ = {received, lost, up, runs, run_time};
+  per_probe_families_.insert(per_probe_families_.end(), {received, lost, up, runs, run_time});
   up_family_ = up;
   refresher_token_ = registry_.add_refresher([=, this](core::Registry::Writer& w) {
     std::string_view kind = bpf::to_string(channel_->kind());

@@ -141,7 +141,7 @@ TEST(Fidelity, LedgerAddsUpUnderOverload) {
   TempDir dir;
   const std::string config = write_config(dir, R"(probes: [open]
 channel: {size: 16KiB}
-events: {rate_limit: 50000}
+events: {rate_limit: 5000}
 )");
   Daemon d(dir, {"--config", config});
   ASSERT_TRUE(d.wait_ready({"open"})) << d.log();

@@ -146,7 +146,9 @@ events: {rate_limit: 5000}
   Daemon d(dir, {"--config", config});
   ASSERT_TRUE(d.wait_ready({"open"})) << d.log();
   const std::string work = unique_copy(KSIGHT_WORK, dir, "kl");
-  ASSERT_EQ(run({work, "open-missing", "300000"}).code, 0);
+  // 100000: in an emulated kernel-matrix guest beside CI's other work,
+  // 300000 took longer than run()'s default 20 s.
+  ASSERT_EQ(run({work, "open-missing", "100000"}, 120s).code, 0);
 
   json ledger;
   std::string last;
@@ -183,7 +185,7 @@ events: {rate_limit: 5000}
     const auto& hop = p["hops"];
     const double generated = hop["generated"];
     // The burst was really too much for both limits.
-    EXPECT_GE(generated, 300000);
+    EXPECT_GE(generated, 100000);
     EXPECT_GT(hop.value("rate_limited", 0.0), 0);
     EXPECT_GT(hop.value("ring_full", 0.0), 0);
     EXPECT_EQ(hop.value("received", 0.0), hop.value("decoded", 0.0) + hop.value("queue_full", 0.0) +

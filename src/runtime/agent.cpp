@@ -74,7 +74,7 @@ class Agent::Reader final : public bpf::RecordHandler {
     }
     ++received_[id];  // published once per drain, not per event
     ++drained_;
-    if (!batch_) batch_ = agent_.queue_->acquire();
+    if (!batch_) batch_ = agent_.queue_->reopen_tail_or_acquire(KSIGHT_MAX_EVENT_SIZE);
     drained_bytes_ += size;
     if (batch_ && !batch_->append(data, size)) {
       flush(/*wake=*/false);  // the dispatcher is woken once, at the end of the drain

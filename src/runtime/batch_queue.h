@@ -38,6 +38,10 @@ class EventBatch {
   }
   size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
+  // Whether a record of `size` bytes still fits.
+  bool has_room(size_t size) const {
+    return count_ < max_records_ && ((used_ + 7) & ~size_t{7}) + size <= max_bytes_;
+  }
   std::span<const std::byte> record(size_t i) const {
     return {bytes_.get() + slots_[i].off, slots_[i].len};
   }
@@ -82,6 +86,26 @@ class BatchQueue {
     EventBatch* b = free_.back();
     free_.pop_back();
     return b;
+  }
+  // The batch to fill next: the last one queued, taken back while the
+  // dispatcher has not started on it and it has room for `room` more bytes,
+  // else a free one as acquire(). The reader hands over a batch at the end of
+  // every drain, however few records it holds; when the dispatcher falls
+  // behind, this fills the waiting batches up, so the queue's bound is
+  // `capacity` full batches of records rather than `capacity` drains. Records
+  // stay in order: only the newest batch is reopened.
+  EventBatch* reopen_tail_or_acquire(size_t room) {
+    {
+      std::lock_guard lock(mu_);
+      if (count_ > 0) {
+        size_t tail = (head_ + count_ - 1) % capacity_;
+        if (queued_[tail]->has_room(room)) {
+          --count_;
+          return queued_[tail];
+        }
+      }
+    }
+    return acquire();
   }
   void release(EventBatch* b) {
     b->clear();

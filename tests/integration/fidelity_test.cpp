@@ -96,7 +96,11 @@ budget: {interval: 250ms}
   ASSERT_EQ(run({boosted, "open-ok", std::to_string(kBoosted)}).code, 0);
   // 3. Recovery: back to the baseline by halves, never up again.
   ASSERT_TRUE(eventually([&] { return sample_path() == 0.1; }, 10s)) << d.log();
+  const std::string losses = run({ksight_binary(), "explain", "losses", "--url",
+                                  "http://127.0.0.1:" + std::to_string(d.port()) + "/metrics"})
+                                 .out;
   ASSERT_EQ(d.stop(), 0);
+  std::printf("%s\n", losses.c_str());
 
   std::printf("sampling ratio path (s, ratio):");
   double last = 0;

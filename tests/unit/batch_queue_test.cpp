@@ -42,6 +42,39 @@ TEST(BatchQueue, BoundedNeverBlocksAndKeepsOrder) {
   EXPECT_EQ(q.pop(std::chrono::milliseconds(1)), nullptr);
 }
 
+// The reader hands over a batch at the end of every drain. With the
+// dispatcher stalled, a drain of one record each time must not use up the
+// queue after `capacity` drains: the waiting batches fill up first, in order.
+TEST(BatchQueue, DrainsWhileTheDispatcherIsStalledFillTheWaitingBatches) {
+  constexpr size_t kCapacity = 2, kBatchBytes = 4096;
+  BatchQueue q(kCapacity, kBatchBytes, 512);
+  uint32_t next = 0;
+  size_t drains = 0;
+  for (;; ++drains) {
+    EventBatch* b = q.reopen_tail_or_acquire(sizeof next);
+    ASSERT_NE(b, nullptr);
+    if (!b->append(&next, sizeof next) || !q.try_push(b)) {
+      q.release(b);
+      break;
+    }
+    ++next;
+  }
+  // Refused only once both waiting batches are full: 4096 / 8 records each
+  // (every record 8-byte aligned). Handing over every drain's batch as it
+  // was would have refused the third drain.
+  EXPECT_EQ(drains, kCapacity * kBatchBytes / 8);
+  uint32_t want = 0;
+  while (EventBatch* b = q.pop(std::chrono::milliseconds(0))) {
+    for (size_t i = 0; i < b->size(); ++i) {
+      uint32_t got;
+      std::memcpy(&got, b->record(i).data(), sizeof got);
+      EXPECT_EQ(got, want++);
+    }
+    q.release(b);
+  }
+  EXPECT_EQ(want, next);
+}
+
 TEST(BatchQueue, PoolIsFixed) {
   BatchQueue q(1, 4096, 16);
   std::vector<EventBatch*> taken;

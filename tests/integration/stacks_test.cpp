@@ -261,8 +261,13 @@ TEST(Stacks, ProfileTakesKernelStacksOfASyscallLoop) {
   EXPECT_GE(with_user, in_kernel * 9 / 10);
   EXPECT_GT(total, 20u);
   // getppid() is little more than the syscall entry and exit, but the loop
-  // does nothing else: a good share of the samples land in the kernel.
-  EXPECT_GE(in_kernel, total / 5) << in_kernel << " of " << total;
+  // does nothing else: a good share of the samples land in the kernel. The
+  // share depends on where the sampling interrupt may land: 14 of 80 (17%)
+  // in the emulated 6.12 guest of the kernel matrix, where interrupts are
+  // taken between translated blocks. Without kernel stacks it would be 0.
+  std::printf("%llu of %llu samples with a kernel stack\n",
+              static_cast<unsigned long long>(in_kernel), static_cast<unsigned long long>(total));
+  EXPECT_GE(in_kernel, total / 10) << in_kernel << " of " << total;
 }
 
 TEST(Stacks, OffcpuCountsSleepsOverTheMinimumBlockTimeOnly) {

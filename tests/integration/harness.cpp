@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -61,6 +62,52 @@ namespace {
   exec_argv(argv);
 }
 }  // namespace
+
+PipedChild::PipedChild(const std::vector<std::string>& argv, const std::string& err_path) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return;
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(p[1], STDOUT_FILENO);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(err, STDERR_FILENO);
+    exec_argv(argv);
+  }
+  ::close(p[1]);
+  read_fd_ = p[0];
+}
+
+PipedChild::~PipedChild() {
+  close_read_end();
+  if (pid_ > 0 && !status_) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+void PipedChild::close_read_end() {
+  if (read_fd_ >= 0) ::close(read_fd_);
+  read_fd_ = -1;
+}
+
+bool PipedChild::readable(std::chrono::milliseconds timeout) const {
+  pollfd p{read_fd_, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1 && (p.revents & POLLIN);
+}
+
+std::optional<int> PipedChild::wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!status_) {
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return status_;
+}
 
 void exec_argv(const std::vector<std::string>& argv) {
   // Signals blocked in the test process must not stay blocked in the child.

@@ -58,6 +58,28 @@ class Child {
   int status_ = 0;
 };
 
+// A child whose standard output is the write end of a pipe the test holds
+// the read end of; stderr goes to a file. Killed if still running when
+// destroyed.
+class PipedChild {
+ public:
+  PipedChild(const std::vector<std::string>& argv, const std::string& err_path);
+  ~PipedChild();
+  PipedChild(const PipedChild&) = delete;
+  pid_t pid() const { return pid_; }
+  int read_fd() const { return read_fd_; }
+  void close_read_end();
+  // True once something can be read from the pipe.
+  bool readable(std::chrono::milliseconds timeout) const;
+  // Exit code (128+signal), or nullopt when still running after `timeout`.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+  int read_fd_ = -1;
+  std::optional<int> status_;
+};
+
 // In a forked child: execs argv with no signal blocked; exit 127 if it cannot.
 [[noreturn]] void exec_argv(const std::vector<std::string>& argv);
 

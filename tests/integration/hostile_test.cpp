@@ -33,62 +33,6 @@ std::string write_file(const TempDir& dir, const std::string& name, const std::s
   return dir.file(name);
 }
 
-// A child whose standard output is the write end of a pipe the test holds
-// the read end of; stderr goes to a file.
-class PipedChild {
- public:
-  PipedChild(const std::vector<std::string>& argv, const std::string& err_path) {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(p[1], STDOUT_FILENO);
-      int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(err, STDERR_FILENO);
-      exec_argv(argv);
-    }
-    ::close(p[1]);
-    read_fd_ = p[0];
-  }
-  ~PipedChild() {
-    close_read_end();
-    if (pid_ > 0 && !status_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  int read_fd() const { return read_fd_; }
-  void close_read_end() {
-    if (read_fd_ >= 0) ::close(read_fd_);
-    read_fd_ = -1;
-  }
-  // True once something can be read from the pipe.
-  bool readable(std::chrono::milliseconds timeout) const {
-    pollfd p{read_fd_, POLLIN, 0};
-    return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1 && (p.revents & POLLIN);
-  }
-  // Exit code (128+signal), or nullopt when still running after `timeout`.
-  std::optional<int> wait(std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!status_) {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        break;
-      }
-      if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
-      std::this_thread::sleep_for(10ms);
-    }
-    return status_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int read_fd_ = -1;
-  std::optional<int> status_;
-};
-
 // `cp /bin/true /tmp/$'\xff\xfe'; /tmp/$'\xff\xfe'` with the daemon running
 // made /metrics unparseable and the OTLP export abort the daemon.
 TEST(Hostile, InvalidUtf8CommKeepsMetricsValidAndTheDaemonAlive) {

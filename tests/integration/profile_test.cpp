@@ -160,7 +160,11 @@ TEST(Profile, KernelFramesOfASyscallLoopNameTheSyscall) {
               static_cast<unsigned long long>(in_loop),
               static_cast<unsigned long long>(with_syscall));
   ASSERT_GT(in_loop, 50u) << r.out;
-  EXPECT_GT(with_syscall * 2, in_loop) << r.out;  // most of a syscall loop is in the kernel
+  // Much of a syscall loop is in the kernel, but how much of it the sampling
+  // interrupt sees depends on where it may land: in one CI run beside the
+  // sanitizer builds, 74 of 153 (48%), 70 of them at the point the syscall
+  // path enables interrupts again. Without kernel frames it would be 0.
+  EXPECT_GT(with_syscall * 4, in_loop) << r.out;
 }
 
 // A process that exits long before the end of the profile is still named:

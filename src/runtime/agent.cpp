@@ -489,11 +489,14 @@ void Agent::register_self_metrics() {
   up_family_ = up;
   refresher_token_ = registry_.add_refresher([=, this](core::Registry::Writer& w) {
     std::string_view kind = bpf::to_string(channel_->kind());
+    // Each probe's kernel counters, read once per scrape for both the loss
+    // counters and the ledger, so the two agree.
+    std::vector<std::vector<uint64_t>> kernel_counts(specs_.size());
     for (size_t i = 0; i < specs_.size(); ++i) {
       std::string_view name = specs_[i]->name;
       uint16_t id = specs_[i]->id;
       w.set(received, {name}, static_cast<double>(received_[id].load(std::memory_order_relaxed)));
-      auto kdrops = probes_[i]->kernel_drops();
+      const auto& kdrops = kernel_counts[i] = probes_[i]->kernel_drops();
       for (size_t r = 0; r < static_cast<size_t>(LossReason::count); ++r) {
         auto reason = static_cast<LossReason>(r);
         if (reason == LossReason::perf_overwritten) continue;
@@ -531,7 +534,7 @@ void Agent::register_self_metrics() {
     w.set(lost, {"unknown", "malformed"},
           static_cast<double>(lost_[0][static_cast<size_t>(LossReason::malformed)].load()));
     for (const auto& st : status_) w.set(up, {st.name, st.up ? st.method : "none"}, st.up ? 1 : 0);
-    refresh_fidelity_metrics(w);
+    refresh_fidelity_metrics(w, kernel_counts);
     double f = channel_->fill_ratio();
     w.set(fill, {kind}, f < 0 ? 0 : f);
     w.set(size, {kind}, static_cast<double>(channel_->bytes()));

@@ -159,7 +159,10 @@ class Agent {
   // The fidelity families: sampling ratio, fidelity, the governor, the loss
   // ledger and completeness (runtime/agent_control.cpp).
   void register_fidelity_metrics();
-  void refresh_fidelity_metrics(core::Registry::Writer& w);
+  // `kernel_counts`: each probe's kernel drop and ledger slots, as the
+  // refresher read them this scrape (Probe::kernel_drops()).
+  void refresh_fidelity_metrics(core::Registry::Writer& w,
+                                const std::vector<std::vector<uint64_t>>& kernel_counts);
   // The control thread: every budget.interval, adapts sampling and runs the
   // governor (runtime/agent_control.cpp).
   void control_loop();

@@ -291,7 +291,8 @@ void Agent::register_fidelity_metrics() {
   governor_ = OverheadGovernor(opts_.budget);
 }
 
-void Agent::refresh_fidelity_metrics(core::Registry::Writer& w) {
+void Agent::refresh_fidelity_metrics(core::Registry::Writer& w,
+                                     const std::vector<std::vector<uint64_t>>& kernel_counts) {
   w.set(level_family_, {}, governor_level_);
   w.set(cpu_share_family_, {"bpf"}, bpf_cpu_share_);
   w.set(cpu_share_family_, {"agent"}, agent_cpu_share_);
@@ -315,7 +316,7 @@ void Agent::refresh_fidelity_metrics(core::Registry::Writer& w) {
     w.set(sampling_family_, {name}, ratio);
     w.set(fidelity_family_, {name}, off || e.counts_only ? 0 : ratio);
 
-    const auto k = probes_[i]->kernel_drops();
+    const auto& k = kernel_counts[i];
     const auto id = spec.id;
     auto user = [&](LossReason r) {
       return static_cast<double>(lost_[id][static_cast<size_t>(r)].load(std::memory_order_relaxed));

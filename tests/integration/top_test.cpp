@@ -80,8 +80,10 @@ TEST(Top, PlainTablesWhenStdoutIsNotATerminal) {
        at = out.find("ksight top - ", at + 1))
     ++headers;
   EXPECT_EQ(headers, 2u) << out;
-  // The busy loop's row, with about a whole CPU (the second table: the first
-  // interval may have started before the loop did).
+  // The busy loop's row, with a good share of a CPU (the second table: the
+  // first interval may have started before the loop did). Not a whole one:
+  // in CI, beside the sanitizer builds and the package test's debootstrap,
+  // it had 82.6% in one interval and 53.6% in the next. Idle, it would be 0.
   EXPECT_NE(out.find("PID      COMM"), std::string::npos) << out;
   std::smatch m;
   const std::string last = out.substr(out.rfind("ksight top - "));
@@ -91,7 +93,7 @@ TEST(Top, PlainTablesWhenStdoutIsNotATerminal) {
   row += std::to_string(busy.pid());
   row += R"( +ksight-work +([0-9.]+))";
   ASSERT_TRUE(std::regex_search(last, m, std::regex(row))) << out;
-  EXPECT_GE(std::stod(m[1]), 60.0) << out;
+  EXPECT_GE(std::stod(m[1]), 25.0) << out;
 }
 
 TEST(Top, ContainerViewNamesTheCgroup) {

@@ -329,8 +329,11 @@ def main():
     # The pod's numbers in Prometheus mean the last scrapes hold the work. A
     # connection's duration is counted when both FINs are through the loss.
     pod_sel = f'{{namespace="{NS}", pod="{POD}"}}'
+    # The RTT histogram too: once, in CI, its panel alone found no series for
+    # the pod when the other gates had passed.
     gates = ["ksight_tcp_retransmits_total", "ksight_oom_kills_total", "ksight_tcp_resets_total",
-             "ksight_tcp_connection_duration_seconds_count", "ksight_syscall_errors_total"]
+             "ksight_tcp_connection_duration_seconds_count", "ksight_syscall_errors_total",
+             "ksight_tcp_rtt_seconds_count"]
     missing = []
 
     def pod_numbers_in():

@@ -29,8 +29,8 @@ class EventBatch {
         max_records_(max_records) {}
   // False when the record does not fit; the caller hands the batch on first.
   bool append(const void* data, size_t size) {
+    if (!has_room(size)) return false;
     size_t off = (used_ + 7) & ~size_t{7};
-    if (count_ == max_records_ || off + size > max_bytes_) return false;
     std::memcpy(bytes_.get() + off, data, size);
     slots_[count_++] = {static_cast<uint32_t>(off), static_cast<uint32_t>(size)};
     used_ = off + size;

@@ -303,9 +303,18 @@ TEST(Stacks, OffcpuCountsSleepsOverTheMinimumBlockTimeOnly) {
       if (!s.kernel_ips.empty() && !s.user_ips.empty()) with_stacks += s.count;
     }
   }
-  EXPECT_GE(blocks, 5u);
-  EXPECT_LE(blocks, 7u);  // not the 50 short sleeps
-  EXPECT_NEAR(static_cast<double>(ns), 500e6, 100e6);
+  // Five, or four: under CPU contention this kernel (6.18) now and then runs
+  // a task without a sched_switch event that switches it in. About one run in
+  // 80 with three busy loops beside it lost one of the five sleeps, and the
+  // kernel's own sched_switch trace event (tracefs, nothing overwritten) had
+  // no switch-in for that sleep either: the task's next switch-out followed
+  // the one that began the sleep. The 50 short sleeps must never count.
+  EXPECT_GE(blocks, 4u);
+  EXPECT_LE(blocks, 7u);
+  // 100 ms each, less the time from arming the timer to the switch (99.47 ms
+  // seen here), plus what a loaded CPU adds before the task runs again.
+  EXPECT_GE(static_cast<double>(ns), blocks * 95e6);
+  EXPECT_LE(static_cast<double>(ns), blocks * 100e6 + 100e6);
   EXPECT_EQ(with_stacks, blocks);  // the stacks of blocks that crossed the flip too
   EXPECT_NEAR(
       p.metric("ksight_offcpu_seconds_total", "cgroup_id",

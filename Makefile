@@ -7,7 +7,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
-.PHONY: all setup configure build run test deb package unit-test kernel-matrix bench bench-probes format clean fuzz sanitize sanitize-run sanitize-build tsan tsan-build release-check
+.PHONY: all setup configure build run test deb package unit-test kernel-matrix bench bench-probes format clean fuzz sanitize sanitize-run sanitize-build sanitize-suite-build fuzz-build tsan tsan-build release-check
 
 all: build
 
@@ -100,10 +100,17 @@ sanitize-run:
 	cd $(SAN_DIR)/tests && $(SAN_ENV) ./ksight_unit_tests --gtest_brief=1
 	$(SAN_ENV) ctest --test-dir $(SAN_DIR) --output-on-failure --timeout 300 -L integration \
 	  $(if $(SANITIZE_EXCLUDE),-E '$(SANITIZE_EXCLUDE)')
-# Both sets at once (CI: scripts/ci-hardening).
+# Both sets at once; or each alone (CI builds what the ASan suite runs
+# first, and the fuzzers beside that suite: .ci/run, scripts/ci-hardening).
 sanitize-build: setup
 	@$(SAN_CONFIGURE)
 	@$(LOCK) cmake --build $(SAN_DIR) -j $(JOBS) --target $(SAN_SUITE_TARGETS) $(FUZZ_TARGETS)
+sanitize-suite-build: setup
+	@$(SAN_CONFIGURE)
+	@$(LOCK) cmake --build $(SAN_DIR) -j $(JOBS) --target $(SAN_SUITE_TARGETS)
+fuzz-build: setup
+	@[ -f $(SAN_DIR)/Makefile ] || $(SAN_CONFIGURE)
+	@$(LOCK) cmake --build $(SAN_DIR) -j $(JOBS) --target $(FUZZ_TARGETS)
 
 # The tests whose code runs on several threads (batch queue, registry, HTTP
 # server, OTLP sender, pod watcher: tests/CMakeLists.txt, ksight_thread_tests)

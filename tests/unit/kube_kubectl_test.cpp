@@ -91,7 +91,7 @@ class Kubectl {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
-    reader_.join();
+    if (reader_.joinable()) reader_.join();
     std::filesystem::remove_all(home_);
   }
   std::string output() const {
@@ -104,12 +104,16 @@ class Kubectl {
     ss << f.rdbuf();
     return ss.str();
   }
-  // The exit status, or -1 when it did not exit within `timeout`.
+  // The exit status, or -1 when it did not exit within `timeout`. Once it
+  // has exited, output() holds everything it wrote: the reader has reached
+  // the end of the pipe. (Without that join, a loaded CI machine once showed
+  // an exited kubectl and an empty output.)
   int wait(std::chrono::milliseconds timeout) {
     int status = 0;
     bool exited = wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
     if (!exited) return -1;
     pid_ = -1;
+    if (reader_.joinable()) reader_.join();
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
   }
 

@@ -102,9 +102,7 @@ sanitize-run:
 	  $(if $(SANITIZE_EXCLUDE),-E '$(SANITIZE_EXCLUDE)')
 # Both sets at once; or each alone (CI builds what the ASan suite runs
 # first, and the fuzzers beside that suite: .ci/run, scripts/ci-hardening).
-sanitize-build: setup
-	@$(SAN_CONFIGURE)
-	@$(LOCK) cmake --build $(SAN_DIR) -j $(JOBS) --target $(SAN_SUITE_TARGETS) $(FUZZ_TARGETS)
+sanitize-build: sanitize-suite-build fuzz-build
 sanitize-suite-build: setup
 	@$(SAN_CONFIGURE)
 	@$(LOCK) cmake --build $(SAN_DIR) -j $(JOBS) --target $(SAN_SUITE_TARGETS)
